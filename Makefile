@@ -1,0 +1,35 @@
+# Two entry points for a fresh machine:
+#   make demo   install into .venv, then compress + verify a folder of images (default: Kodak)
+#   make test   install into .venv, then run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+IMAGES ?= $(firstword $(wildcard ../shared/datasets/kodak))
+OUT ?= out/demo
+
+.PHONY: install demo test bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# The local CPU wheel; never let a dependency pull a CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -r requirements.lock -e '.[test]'
+	# torchac compiles its C++ coder on first import: do it now, not in a user's first compress.
+	$(BIN)/python -c "from lossless_bpg.residual.coder import warm_up; warm_up()"
+	touch $@
+
+demo: install
+	@if [ -z "$(IMAGES)" ]; then echo "no image folder: run 'make demo IMAGES=path/to/folder'"; exit 2; fi
+	$(BIN)/python -m lossless_bpg compress "$(IMAGES)" -o "$(OUT)" --verify --force
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m lossless_bpg bench ../shared/datasets/kodak --workers 2 --out benchmarks/kodak
+
+clean:
+	rm -rf $(VENV) out results

@@ -1,0 +1,1 @@
+"""Benchmark: this codec beside the lossless baselines, measured in one run on real files."""

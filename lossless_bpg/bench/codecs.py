@@ -1,0 +1,237 @@
+"""Codecs the benchmark compares, each at a named setting, behind one small interface.
+
+Baselines use maintained libraries (Pillow, imagecodecs) or the reference command-line tools
+when they are on PATH; a codec that cannot run here says why and is skipped, never faked.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BenchCodec:
+    name: str
+    settings: str
+    encode: Callable[[np.ndarray], bytes]
+    decode: Callable[[bytes], np.ndarray]
+    version: Callable[[], str]
+    #: None when the codec can run here, else the reason it cannot.
+    unavailable: Callable[[], str | None] = lambda: None
+
+
+# --- Pillow -----------------------------------------------------------------------------------
+
+def _pil_encode(fmt: str, **kw) -> Callable[[np.ndarray], bytes]:
+    def enc(img: np.ndarray) -> bytes:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(img, "RGB").save(buf, format=fmt, **kw)
+        return buf.getvalue()
+
+    return enc
+
+
+def _pil_decode(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _pil_version() -> str:
+    import PIL
+
+    return f"Pillow {PIL.__version__}"
+
+
+# --- imagecodecs ------------------------------------------------------------------------------
+
+def _ic(name: str):
+    import imagecodecs
+
+    return getattr(imagecodecs, name)
+
+
+def _ic_version(lib: str) -> Callable[[], str]:
+    def version() -> str:
+        import imagecodecs
+
+        v = imagecodecs.version(dict)
+        return f"imagecodecs {imagecodecs.__version__}, {lib} {v.get(lib, '?')}"
+
+    return version
+
+
+def _ic_unavailable(codec: str) -> Callable[[], str | None]:
+    def check() -> str | None:
+        try:
+            import imagecodecs
+        except ImportError:
+            return "imagecodecs is not installed"
+        return None if getattr(imagecodecs, codec.upper()).available else f"imagecodecs lacks {codec}"
+
+    return check
+
+
+def _forward_rct(img: np.ndarray) -> np.ndarray:
+    """Subtract green, modulo 256 (reversible, 8-bit): (R-G+128, G, B-G+128). Plain RGB
+    JPEG-LS ignores inter-channel correlation and looks misleadingly bad."""
+    r, g, b = (img[..., i].astype(np.int16) for i in range(3))
+    return np.stack([(r - g + 128) & 255, g, (b - g + 128) & 255], -1).astype(np.uint8)
+
+
+def _inverse_rct(t: np.ndarray) -> np.ndarray:
+    a, g, c = (t[..., i].astype(np.int16) for i in range(3))
+    return np.stack([(a + g - 128) & 255, g, (c + g - 128) & 255], -1).astype(np.uint8)
+
+
+# --- command-line tools -----------------------------------------------------------------------
+
+def _tool_missing(*tools: str) -> Callable[[], str | None]:
+    def check() -> str | None:
+        missing = [t for t in tools if shutil.which(t) is None]
+        return f"{', '.join(missing)} not on PATH" if missing else None
+
+    return check
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-300:]}")
+
+
+def _via_files(enc_cmd, dec_cmd, in_suffix: str, out_suffix: str):
+    """encode/decode through temp files: ``enc_cmd(src_png, dst)``, ``dec_cmd(src, dst_png)``."""
+
+    def enc(img: np.ndarray) -> bytes:
+        with tempfile.TemporaryDirectory() as d:
+            src, dst = Path(d) / "in.png", Path(d) / f"out{out_suffix}"
+            src.write_bytes(_pil_encode("PNG", compress_level=1)(img))
+            _run(enc_cmd(str(src), str(dst)))
+            return dst.read_bytes()
+
+    def dec(data: bytes) -> np.ndarray:
+        with tempfile.TemporaryDirectory() as d:
+            src, dst = Path(d) / f"in{out_suffix}", Path(d) / "out.png"
+            src.write_bytes(data)
+            _run(dec_cmd(str(src), str(dst)))
+            return _pil_decode(dst.read_bytes())
+
+    return enc, dec
+
+
+def _tool_version(cmd: list[str]) -> Callable[[], str]:
+    def version() -> str:
+        proc = subprocess.run(cmd, capture_output=True)
+        text = (proc.stdout + proc.stderr).decode(errors="replace").strip().splitlines()
+        return text[0] if text else cmd[0]
+
+    return version
+
+
+def _optipng_encode(img: np.ndarray) -> bytes:
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "in.png"
+        src.write_bytes(_pil_encode("PNG", optimize=True, compress_level=9)(img))
+        _run(["optipng", "-quiet", "-o7", "-strip", "all", str(src)])
+        return src.read_bytes()
+
+
+_flif_enc, _flif_dec = _via_files(
+    lambda s, d: ["flif", "-e", "-E100", "--overwrite", s, d],
+    lambda s, d: ["flif", "-d", "--overwrite", s, d],
+    ".png",
+    ".flif",
+)
+_bpg_enc, _bpg_dec = _via_files(
+    lambda s, d: ["bpgenc", "-lossless", "-f", "444", "-o", d, s],
+    lambda s, d: ["bpgdec", "-o", d, s],
+    ".png",
+    ".bpg",
+)
+
+
+# --- this codec -------------------------------------------------------------------------------
+
+_MODEL = None
+
+
+def _model():
+    global _MODEL
+    if _MODEL is None:
+        from ..residual import load_model
+
+        _MODEL = load_model()
+    return _MODEL
+
+
+def _lbpg_encode(img: np.ndarray) -> bytes:
+    from ..codec import compress
+
+    return compress(img, _model()).data
+
+
+def _lbpg_decode(data: bytes) -> np.ndarray:
+    from ..codec import decompress
+
+    return decompress(data, _model())[0]
+
+
+def _lbpg_version() -> str:
+    from .. import __version__
+
+    return f"lossless_bpg {__version__}, model {_model().model_id_hex}"
+
+
+def _lbpg_unavailable() -> str | None:
+    try:
+        _model()
+    except Exception as exc:  # report, do not crash the whole benchmark
+        return f"residual model cannot load: {exc}"
+    return None
+
+
+def _registry() -> dict[str, BenchCodec]:
+    c = [
+        BenchCodec("lbpg", "hevc, Q searched", _lbpg_encode, _lbpg_decode, _lbpg_version, _lbpg_unavailable),
+        BenchCodec("png", "Pillow optimize, level 9", _pil_encode("PNG", optimize=True, compress_level=9),
+                   _pil_decode, _pil_version),
+        BenchCodec("optipng", "optipng -o7", _optipng_encode, _pil_decode,
+                   _tool_version(["optipng", "-v"]), _tool_missing("optipng")),
+        BenchCodec("webp", "lossless, method 6, quality 100 (-z 9)",
+                   _pil_encode("WEBP", lossless=True, quality=100, method=6), _pil_decode, _pil_version),
+        BenchCodec("webp-default", "lossless, method 4, quality 75",
+                   _pil_encode("WEBP", lossless=True, quality=75, method=4), _pil_decode, _pil_version),
+        BenchCodec("jpeg2000", "reversible 5/3 + RCT",
+                   lambda im: _ic("jpeg2k_encode")(im, level=0, reversible=True, mct=True, codecformat="j2k"),
+                   lambda b: _ic("jpeg2k_decode")(b), _ic_version("openjpeg"), _ic_unavailable("jpeg2k")),
+        BenchCodec("jpegxl-e7", "lossless, effort 7 (default)",
+                   lambda im: _ic("jpegxl_encode")(im, lossless=True, effort=7),
+                   lambda b: _ic("jpegxl_decode")(b), _ic_version("jxl"), _ic_unavailable("jpegxl")),
+        BenchCodec("jpegxl-e9", "lossless, effort 9",
+                   lambda im: _ic("jpegxl_encode")(im, lossless=True, effort=9),
+                   lambda b: _ic("jpegxl_decode")(b), _ic_version("jxl"), _ic_unavailable("jpegxl")),
+        BenchCodec("jpegls", "CharLS, subtract-green colour transform",
+                   lambda im: _ic("jpegls_encode")(_forward_rct(im), level=0),
+                   lambda b: _inverse_rct(_ic("jpegls_decode")(b)), _ic_version("charls"),
+                   _ic_unavailable("jpegls")),
+        BenchCodec("flif", "-E100", _flif_enc, _flif_dec, _tool_version(["flif", "-h"]), _tool_missing("flif")),
+        BenchCodec("bpg-lossless", "bpgenc -lossless -f 444", _bpg_enc, _bpg_dec,
+                   _tool_version(["bpgenc", "-h"]), _tool_missing("bpgenc", "bpgdec")),
+    ]
+    return {codec.name: codec for codec in c}
+
+
+CODECS = _registry()
+DEFAULT_CODECS = ("lbpg", "png", "webp", "jpeg2000", "jpegxl-e7", "jpegxl-e9", "jpegls", "flif", "bpg-lossless", "optipng")

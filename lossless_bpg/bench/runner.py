@@ -1,0 +1,180 @@
+"""``python -m lossless_bpg bench``: every codec on every image, verified, cached, summarised."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+from .codecs import CODECS, DEFAULT_CODECS
+
+CSV_FIELDS = [
+    "image", "image_key", "codec", "settings", "width", "height", "bytes", "bpsp", "encode_s",
+    "decode_s", "peak_mb", "exact", "error", "q", "lossy_bytes", "residual_bytes", "version",
+]
+IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
+
+
+def add_bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dirs", nargs="+", type=Path, help="folders of images (e.g. ../shared/datasets/kodak)")
+    p.add_argument("--codecs", default=",".join(DEFAULT_CODECS),
+                   help=f"comma-separated, from: {', '.join(CODECS)}")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes")
+    p.add_argument("--out", type=Path, default=Path("results"), help="output folder")
+    p.add_argument("--limit", type=int, help="first N images of each folder only")
+    p.add_argument("--no-cache", action="store_true", help="ignore finished rows from earlier runs")
+    p.add_argument("--no-plots", action="store_true")
+
+
+def _cache_key(row: dict) -> str:
+    return f"{row['image_key']}|{row['codec']}|{row['settings']}|{row.get('version', '')}"
+
+
+def load_cache(path: Path) -> dict[str, dict]:
+    cache = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by an interrupted run
+            cache[_cache_key(row)] = row
+    return cache
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Per codec: mean per-image bpsp, total-bits bpsp, median seconds, peak memory, failures."""
+    out = []
+    for codec in dict.fromkeys(r["codec"] for r in rows):
+        rs = [r for r in rows if r["codec"] == codec]
+        ok = [r for r in rs if r["exact"]]
+        entry = {"codec": codec, "settings": rs[0]["settings"], "version": rs[0].get("version", ""),
+                 "images": len(rs), "failures": len(rs) - len(ok)}
+        if ok:
+            subpixels = sum(r["width"] * r["height"] * 3 for r in ok)
+            entry.update(
+                mean_bpsp=statistics.fmean(r["bpsp"] for r in ok),
+                total_bpsp=8.0 * sum(r["bytes"] for r in ok) / subpixels,
+                median_encode_s=statistics.median(r["encode_s"] for r in ok),
+                median_decode_s=statistics.median(r["decode_s"] for r in ok),
+                max_peak_mb=max(r["peak_mb"] for r in ok),
+            )
+        out.append(entry)
+    return sorted(out, key=lambda e: e.get("mean_bpsp", float("inf")))
+
+
+def summary_markdown(summary: list[dict], skipped: dict[str, str]) -> str:
+    lines = [
+        "| codec | settings | mean bpsp | total-bits bpsp | median encode s | median decode s | peak MB | failures |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for e in summary:
+        if "mean_bpsp" in e:
+            lines.append(
+                f"| {e['codec']} | {e['settings']} | {e['mean_bpsp']:.3f} | {e['total_bpsp']:.3f} | "
+                f"{e['median_encode_s']:.3f} | {e['median_decode_s']:.3f} | {e['max_peak_mb']:.0f} | "
+                f"{e['failures']}/{e['images']} |"
+            )
+        else:
+            lines.append(f"| {e['codec']} | {e['settings']} | – | – | – | – | – | {e['failures']}/{e['images']} |")
+    for name, why in skipped.items():
+        lines.append(f"| {name} | skipped: {why} | | | | | | |")
+    lines.append("")
+    lines.append("Versions: " + "; ".join(f"{e['codec']}: {e['version']}" for e in summary))
+    return "\n".join(lines) + "\n"
+
+
+def _job(path: str, codec: str) -> dict:
+    from .measure import measure
+
+    row = measure(path, codec)
+    row["version"] = CODECS[codec].version()
+    return row
+
+
+def _images(dirs: list[Path], limit: int | None) -> list[Path]:
+    out = []
+    for d in dirs:
+        if not d.is_dir():
+            raise FileNotFoundError(f"benchmark folder {d} not found")
+        files = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        out += files[:limit] if limit else files
+    return out
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..imageio import load_rgb
+    from .measure import image_key
+
+    names = [c.strip() for c in args.codecs.split(",") if c.strip()]
+    unknown = [n for n in names if n not in CODECS]
+    if unknown:
+        print(f"error: unknown codecs {unknown}; known: {', '.join(CODECS)}")
+        return 2
+    skipped = {n: why for n in names if (why := CODECS[n].unavailable())}
+    for n, why in skipped.items():
+        print(f"note: skipping {n}: {why}")
+    codecs = [n for n in names if n not in skipped]
+    try:
+        images = _images(args.dirs, args.limit)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}")
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    cache_path = args.out / "cache.jsonl"
+    cache = {} if args.no_cache else load_cache(cache_path)
+    versions = {n: CODECS[n].version() for n in codecs}
+    keys = {p: image_key(load_rgb(p)) for p in images}
+
+    rows, todo = [], []
+    for p in images:
+        for n in codecs:
+            hit = cache.get(f"{keys[p]}|{n}|{CODECS[n].settings}|{versions[n]}")
+            if hit and hit["exact"]:
+                rows.append(hit)
+            else:
+                todo.append((p, n))
+    print(f"{len(images)} images x {len(codecs)} codecs: {len(rows)} cached, {len(todo)} to run")
+    with open(cache_path, "a") as cache_fh, tqdm(total=len(todo), desc="bench", unit="job") as bar:
+        def record(row: dict) -> None:
+            rows.append(row)
+            cache_fh.write(json.dumps(row) + "\n")
+            cache_fh.flush()
+            bar.set_postfix_str(f"{row['codec']} {row['image']}")
+            bar.update(1)
+
+        if args.workers > 1:
+            with ProcessPoolExecutor(args.workers) as pool:
+                futures = [pool.submit(_job, str(p), n) for p, n in todo]
+                for fut in as_completed(futures):
+                    record(fut.result())
+        else:
+            for p, n in todo:
+                record(_job(str(p), n))
+
+    order = {n: i for i, n in enumerate(codecs)}
+    rows.sort(key=lambda r: (r["image"], order.get(r["codec"], 99)))
+    with open(args.out / "results.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = summarise(rows)
+    (args.out / "summary.json").write_text(json.dumps({"codecs": summary, "skipped": skipped,
+                                                       "images": len(images)}, indent=2))
+    md = summary_markdown(summary, skipped)
+    (args.out / "summary.md").write_text(md)
+    print(md)
+    if not args.no_plots:
+        from .plots import draw_all
+
+        for path in draw_all(rows, summary, args.out):
+            print(f"plot: {path}")
+    failures = [r for r in rows if not r["exact"]]
+    for r in failures:
+        print(f"FAILED: {r['codec']} on {r['image']}: {r['error']}")
+    return 1 if failures else 0

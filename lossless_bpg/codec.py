@@ -1,0 +1,168 @@
+"""compress / decompress: lossy layer + residual layer + container, with Q chosen per image."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .container import Header, LbpgFile, pack, pixel_checksum, unpack
+from .errors import ChecksumError, FormatError, LosslessBpgError, ModelMismatchError
+from .lossy import LossyCodec, backend_name_from_id, get_lossy_codec
+from .residual import (
+    LoadedModel,
+    ResidualStreams,
+    decode_residual,
+    encode_residual,
+    estimate_bits,
+    find_model_by_id,
+)
+
+#: Where the Q search starts and the range it may move in (HEVC QP units).
+Q_START = 24
+Q_SEARCH_MIN = 8
+Q_SEARCH_MAX = 44
+
+
+@dataclass
+class CompressionResult:
+    data: bytes
+    q: int
+    lossy_bytes: int
+    residual_bytes: int
+    header_bytes: int
+    #: Estimated total bits for every Q the search tried.
+    q_trials: dict[int, float] = field(default_factory=dict)
+
+    def bits_per_subpixel(self, height: int, width: int) -> float:
+        return 8.0 * len(self.data) / (height * width * 3)
+
+
+def _estimated_total_bits(
+    image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel
+) -> tuple[float, bytes, np.ndarray]:
+    payload = lossy.encode(image, q)
+    recon = lossy.decode(payload)
+    return 8 * len(payload) + estimate_bits(model.model, image, recon, q), payload, recon
+
+
+def choose_q(
+    image: np.ndarray,
+    lossy: LossyCodec,
+    model: LoadedModel,
+    start: int = Q_START,
+    progress: Callable[[int, float], None] | None = None,
+) -> tuple[int, dict[int, tuple[float, bytes, np.ndarray]]]:
+    """Pattern search over integer Q (steps 4, 2, 1) for the smallest estimated total size.
+
+    The total is convex enough in Q in practice that this finds the best Q with 5-8 HEVC
+    encodes; every trial is kept so the winner's lossy payload is not encoded twice.
+    """
+    lo, hi = max(lossy.q_min, Q_SEARCH_MIN), min(lossy.q_max, Q_SEARCH_MAX)
+    trials: dict[int, tuple[float, bytes, np.ndarray]] = {}
+
+    def cost(q: int) -> float:
+        if q not in trials:
+            trials[q] = _estimated_total_bits(image, q, lossy, model)
+            if progress:
+                progress(q, trials[q][0])
+        return trials[q][0]
+
+    best = min(max(start, lo), hi)
+    for step in (4, 2, 1):
+        moved = True
+        while moved:
+            moved = False
+            for cand in (best - step, best + step):
+                if lo <= cand <= hi and cost(cand) < cost(best):
+                    best, moved = cand, True
+                    break
+    return best, trials
+
+
+def compress(
+    image: np.ndarray,
+    model: LoadedModel,
+    backend: str = "hevc",
+    quality: int | None = None,
+    greyscale: bool = False,
+    progress: Callable[[int, float], None] | None = None,
+) -> CompressionResult:
+    """Losslessly compress an (H, W, 3) uint8 RGB image.
+
+    ``quality`` forces the lossy layer's Q; otherwise Q is searched per image. ``greyscale``
+    records that the source had one channel (all three equal) so decode can give it back.
+    """
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError("image must be (H, W, 3) uint8")
+    lossy = get_lossy_codec(backend)
+    if quality is None:
+        q, trials = choose_q(image, lossy, model, progress=progress)
+        _, lossy_payload, recon = trials[q]
+        q_trials = {k: v[0] for k, v in trials.items()}
+    else:
+        lossy.check_q(quality)
+        q, q_trials = quality, {}
+        lossy_payload = lossy.encode(image, q)
+        recon = lossy.decode(lossy_payload)
+    streams = encode_residual(model.model, image, recon, q)
+    header = Header(
+        backend_id=lossy.backend_id,
+        q=q,
+        model_id=model.model_id,
+        height=image.shape[0],
+        width=image.shape[1],
+        greyscale=greyscale,
+        residual_ranges=streams.ranges,
+        checksum=pixel_checksum(image),
+    )
+    data = pack(LbpgFile(header, lossy_payload, streams.streams))
+    residual_bytes = sum(map(len, streams.streams))
+    return CompressionResult(
+        data=data,
+        q=q,
+        lossy_bytes=len(lossy_payload),
+        residual_bytes=residual_bytes,
+        header_bytes=len(data) - len(lossy_payload) - residual_bytes,
+        q_trials=q_trials,
+    )
+
+
+def decompress(data: bytes, model: LoadedModel | None = None) -> tuple[np.ndarray, Header]:
+    """Decode an .lbpg file to its exact (H, W, 3) uint8 pixels; verify the stored checksum.
+
+    ``model`` defaults to the shipped model whose id the file records.
+    """
+    f = unpack(data)
+    h = f.header
+    if model is None:
+        model = find_model_by_id(h.model_id)
+    elif model.model_id != h.model_id:
+        raise ModelMismatchError(
+            f"file was written with residual model {h.model_id.hex()}, but model "
+            f"{model.name!r} ({model.model_id_hex}) was given"
+        )
+    lossy = get_lossy_codec(backend_name_from_id(h.backend_id))
+    try:
+        recon = lossy.decode(f.lossy)
+    except ValueError as exc:
+        raise FormatError(f"lossy layer does not decode: {exc}") from exc
+    if recon.shape != (h.height, h.width, 3):
+        raise FormatError(
+            f"lossy layer decodes to {recon.shape[1]}x{recon.shape[0]}, header says "
+            f"{h.width}x{h.height}"
+        )
+    try:
+        residual = decode_residual(model.model, recon, h.q, ResidualStreams(h.residual_ranges, f.residual_streams))
+    except LosslessBpgError:
+        raise
+    except Exception as exc:  # the arithmetic decoder fails in many ways on damaged input
+        raise FormatError(f"residual layer does not decode: {exc}") from exc
+    image = recon.astype(np.int16) + residual
+    if image.min() < 0 or image.max() > 255 or pixel_checksum(image.astype(np.uint8)) != h.checksum:
+        raise ChecksumError(
+            "decoded pixels do not match the checksum stored in the file: the file is damaged "
+            "or was decoded on a platform whose model arithmetic differs; no output written"
+        )
+    return image.astype(np.uint8), h

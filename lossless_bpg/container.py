@@ -1,0 +1,158 @@
+"""The .lbpg container: read and write, with every check a damaged file should fail.
+
+The byte layout is documented in docs/format.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import FormatError, VersionError
+from .varint import read_varint, write_varint
+
+MAGIC = b"LBPG"
+VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+FLAG_GREYSCALE = 0x01
+KNOWN_FLAGS = FLAG_GREYSCALE
+CHECKSUM_BYTES = 16
+MODEL_ID_BYTES = 8
+
+
+def pixel_checksum(image: np.ndarray) -> bytes:
+    """First 16 bytes of SHA-256 over the (H, W, 3) uint8 pixels in row-major RGB order."""
+    return hashlib.sha256(np.ascontiguousarray(image, dtype=np.uint8).tobytes()).digest()[
+        :CHECKSUM_BYTES
+    ]
+
+
+def _zigzag(v: int) -> int:
+    return (v << 1) if v >= 0 else ((-v << 1) - 1)
+
+
+def _unzigzag(v: int) -> int:
+    return (v >> 1) if not v & 1 else -((v + 1) >> 1)
+
+
+@dataclass(frozen=True)
+class Header:
+    backend_id: int
+    q: int
+    model_id: bytes
+    height: int
+    width: int
+    greyscale: bool
+    residual_ranges: tuple[tuple[int, int], ...]
+    checksum: bytes
+    version: int = VERSION
+
+
+@dataclass(frozen=True)
+class LbpgFile:
+    header: Header
+    lossy: bytes
+    residual_streams: tuple[bytes, ...]
+
+    @property
+    def total_bytes(self) -> int:
+        return len(pack(self))
+
+    @property
+    def header_bytes(self) -> int:
+        return self.total_bytes - len(self.lossy) - sum(map(len, self.residual_streams))
+
+
+def pack(f: LbpgFile) -> bytes:
+    h = f.header
+    if len(h.model_id) != MODEL_ID_BYTES or len(h.checksum) != CHECKSUM_BYTES:
+        raise ValueError("model id / checksum have the wrong length")
+    if len(h.residual_ranges) != 3 or len(f.residual_streams) != 3:
+        raise ValueError("exactly three residual channels are stored")
+    out = bytearray(MAGIC)
+    out += bytes([VERSION, FLAG_GREYSCALE if h.greyscale else 0, h.backend_id, h.q])
+    out += h.model_id
+    out += write_varint(h.height) + write_varint(h.width)
+    for lo, hi in h.residual_ranges:
+        out += write_varint(_zigzag(lo)) + write_varint(_zigzag(hi))
+    sections = (f.lossy, *f.residual_streams)
+    for s in sections:
+        out += write_varint(len(s))
+    out += h.checksum
+    payload = b"".join(sections)
+    out += zlib.crc32(payload).to_bytes(4, "big")
+    out += zlib.crc32(bytes(out)).to_bytes(4, "big")
+    return bytes(out) + payload
+
+
+def unpack(data: bytes) -> LbpgFile:
+    """Parse and verify the structure of an .lbpg file; raise FormatError on any damage."""
+    if len(data) < 4 or data[:4] != MAGIC:
+        raise FormatError("not an lbpg file (bad magic; expected the bytes 'LBPG')")
+    if len(data) < 16:
+        raise FormatError("file is truncated (header incomplete)")
+    version = data[4]
+    if version not in SUPPORTED_VERSIONS:
+        raise VersionError(
+            f"lbpg container version {version} is not supported by this build (reads versions "
+            f"{', '.join(map(str, SUPPORTED_VERSIONS))}); use a lossless_bpg release that does"
+        )
+    flags, backend_id, q = data[5], data[6], data[7]
+    if flags & ~KNOWN_FLAGS:
+        raise FormatError(f"unknown header flags 0x{flags:02x} (file corrupted or newer)")
+    try:
+        pos = 8
+        model_id = data[pos : pos + MODEL_ID_BYTES]
+        pos += MODEL_ID_BYTES
+        height, pos = read_varint(data, pos)
+        width, pos = read_varint(data, pos)
+        ranges = []
+        for _ in range(3):
+            lo, pos = read_varint(data, pos)
+            hi, pos = read_varint(data, pos)
+            ranges.append((_unzigzag(lo), _unzigzag(hi)))
+        lengths = []
+        for _ in range(4):
+            n, pos = read_varint(data, pos)
+            lengths.append(n)
+    except ValueError as exc:
+        raise FormatError(f"file is truncated or corrupted in its header ({exc})") from exc
+    checksum = data[pos : pos + CHECKSUM_BYTES]
+    pos += CHECKSUM_BYTES
+    if len(data) < pos + 8:
+        raise FormatError("file is truncated (header incomplete)")
+    payload_crc = int.from_bytes(data[pos : pos + 4], "big")
+    header_crc = int.from_bytes(data[pos + 4 : pos + 8], "big")
+    if zlib.crc32(data[: pos + 4]) != header_crc:
+        raise FormatError("header is corrupted (header CRC mismatch)")
+    pos += 8
+    expected = pos + sum(lengths)
+    if len(data) < expected:
+        raise FormatError(f"file is truncated: {len(data)} bytes, header says {expected}")
+    if len(data) > expected:
+        raise FormatError(f"file has {len(data) - expected} unexpected trailing bytes")
+    if zlib.crc32(data[pos:]) != payload_crc:
+        raise FormatError("payload is corrupted (payload CRC mismatch)")
+    if height < 1 or width < 1:
+        raise FormatError("header holds an empty image size")
+    if any(not -255 <= lo <= hi <= 255 for lo, hi in ranges):
+        raise FormatError("header holds an impossible residual range")
+    sections = []
+    for n in lengths:
+        sections.append(data[pos : pos + n])
+        pos += n
+    header = Header(
+        backend_id=backend_id,
+        q=q,
+        model_id=bytes(model_id),
+        height=height,
+        width=width,
+        greyscale=bool(flags & FLAG_GREYSCALE),
+        residual_ranges=tuple(ranges),
+        checksum=bytes(checksum),
+        version=version,
+    )
+    return LbpgFile(header, sections[0], tuple(sections[1:]))

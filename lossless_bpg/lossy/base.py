@@ -1,0 +1,39 @@
+"""The one interface every lossy layer implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class LossyCodec(ABC):
+    """A lossy image codec: ``decode(encode(img, q))`` approximates ``img``.
+
+    ``decode`` must be deterministic: the residual layer is coded against its output, so the
+    same bytes must give the same pixels on every machine and every run.
+    """
+
+    #: Name used on the command line and in the registry.
+    name: str = ""
+    #: Stable one-byte id stored in the container.
+    backend_id: int = 0
+    #: Inclusive range of the quality parameter ``q`` (lower q = finer quantiser = more bytes).
+    q_min: int = 0
+    q_max: int = 51
+
+    @abstractmethod
+    def encode(self, img: np.ndarray, q: int) -> bytes:
+        """Encode an (H, W, 3) uint8 RGB image at quality ``q``."""
+
+    @abstractmethod
+    def decode(self, data: bytes, height: int, width: int) -> np.ndarray:
+        """Decode bytes from :meth:`encode` into an (H, W, 3) uint8 RGB image."""
+
+    def version(self) -> str:
+        """Human-readable version of the underlying encoder/decoder."""
+        return "unknown"
+
+    def check_q(self, q: int) -> None:
+        if not self.q_min <= q <= self.q_max:
+            raise ValueError(f"{self.name}: quality {q} outside [{self.q_min}, {self.q_max}]")

@@ -1,0 +1,19 @@
+"""Residual layer: network, mixture -> integer CDF, arithmetic coder, shipped weights."""
+
+from .config import ResidualModelConfig
+from .layer import ResidualStreams, decode_residual, encode_residual, estimate_bits
+from .model import ResidualModel
+from .weights import LoadedModel, find_model_by_id, load_model, wrap
+
+__all__ = [
+    "ResidualModelConfig",
+    "ResidualModel",
+    "ResidualStreams",
+    "LoadedModel",
+    "encode_residual",
+    "decode_residual",
+    "estimate_bits",
+    "load_model",
+    "find_model_by_id",
+    "wrap",
+]

@@ -1,0 +1,39 @@
+"""Typed configuration of the residual model, read from a small YAML file."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class ResidualModelConfig:
+    """Shape of the residual network; travels with the weights it describes."""
+
+    #: Width of the half-resolution (2x2 pixel-unshuffled) branch.
+    half_channels: int = 32
+    #: Width of the quarter-resolution trunk.
+    quarter_channels: int = 64
+    #: Residual blocks in the quarter-resolution trunk.
+    quarter_blocks: int = 3
+    #: Residual blocks at half resolution after the trunk is merged back.
+    half_blocks: int = 1
+    #: Logistic components per subpixel.
+    mixtures: int = 5
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "ResidualModelConfig":
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        return cls.from_dict(data.get("model", data))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ResidualModelConfig":
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown residual model options: {sorted(unknown)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,93 @@
+"""Shipped residual models: weights (``.pt`` state dict) with their YAML config beside them,
+and a content hash (the model id) that every compressed file records."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+
+from ..errors import ModelMismatchError
+from .config import ResidualModelConfig
+from .model import ResidualModel
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_MODEL = "default"
+MODEL_ID_BYTES = 8
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    model: ResidualModel
+    model_id: bytes  # MODEL_ID_BYTES long
+
+    @property
+    def model_id_hex(self) -> str:
+        return self.model_id.hex()
+
+
+def model_id(model: ResidualModel) -> bytes:
+    """Hash of the config and of every parameter's dtype, shape and bytes."""
+    h = hashlib.sha256()
+    h.update(yaml.safe_dump(model.config.to_dict(), sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes())
+    return h.digest()[:MODEL_ID_BYTES]
+
+
+def wrap(name: str, model: ResidualModel) -> LoadedModel:
+    model.eval()
+    return LoadedModel(name, model, model_id(model))
+
+
+def save_model(model: ResidualModel, directory: Path, name: str, extra: dict | None = None) -> Path:
+    """Write ``name.pt`` and ``name.yaml`` (config plus ``extra`` metadata) into ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().float() for k, v in model.state_dict().items()}
+    torch.save(state, directory / f"{name}.pt")
+    meta = {"model": model.config.to_dict(), "model_id": model_id(model).hex()}
+    meta.update(extra or {})
+    (directory / f"{name}.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    return directory / f"{name}.pt"
+
+
+def available_models(directory: Path = WEIGHTS_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob("*.pt") if (directory / f"{p.stem}.yaml").exists())
+
+
+def load_model(name: str = DEFAULT_MODEL, directory: Path = WEIGHTS_DIR) -> LoadedModel:
+    """Load a shipped model by name, or from an explicit ``.pt`` path."""
+    path = Path(name)
+    if path.suffix == ".pt" and path.exists():
+        directory, name = path.parent, path.stem
+    weights = directory / f"{name}.pt"
+    config_path = directory / f"{name}.yaml"
+    if not weights.exists() or not config_path.exists():
+        raise ModelMismatchError(
+            f"residual model {name!r} not found in {directory}; available: "
+            f"{', '.join(available_models(directory)) or 'none'}"
+        )
+    model = ResidualModel(ResidualModelConfig.from_yaml(config_path))
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return wrap(name, model)
+
+
+def find_model_by_id(wanted: bytes, directory: Path = WEIGHTS_DIR) -> LoadedModel:
+    """The shipped model whose id is ``wanted``, or a clear error naming what is available."""
+    seen = []
+    for name in available_models(directory):
+        loaded = load_model(name, directory)
+        if loaded.model_id == wanted:
+            return loaded
+        seen.append(f"{name} ({loaded.model_id_hex})")
+    raise ModelMismatchError(
+        f"file was written with residual model {wanted.hex()}, which this installation does not "
+        f"have (available: {', '.join(seen) or 'none'}); decode it with the lossless_bpg version "
+        f"that wrote it"
+    )

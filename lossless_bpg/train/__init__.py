@@ -1,0 +1,1 @@
+"""Training of the residual model: data preparation, the training loop, export of weights."""

@@ -1,0 +1,81 @@
+"""``python -m lossless_bpg train``: pack data (once), train, export weights with metadata."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import sys
+from pathlib import Path
+
+DEFAULT_DATA = Path("../shared/datasets/train")
+DEFAULT_PACK = Path("data/train_pack.npz")
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "train_default.yaml"
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of training PNGs (never Kodak)")
+    p.add_argument("--pack", type=Path, default=DEFAULT_PACK, help="packed data file (made from --data if missing)")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="training YAML")
+    p.add_argument("--checkpoint", type=Path, default=Path("data/checkpoint.pt"), help="resumable checkpoint")
+    p.add_argument("--steps", type=int, help="override the config's step count")
+    p.add_argument("--minutes", type=float, help="stop (and checkpoint) after this much wall time")
+    p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
+    p.add_argument("--limit", type=int, help="use only the first N training images (smoke tests)")
+    p.add_argument("--workers", type=int, default=2, help="processes for packing HEVC reconstructions")
+    p.add_argument("--prepare-only", action="store_true", help="only build the packed data file")
+    p.add_argument("--make-portable", type=Path, metavar="OUT",
+                   help="write a small WebP subset of --pack to OUT (for a GPU machine) and stop")
+    p.add_argument("--portable-mb", type=float, default=55.0, help="size cap for --make-portable")
+    p.add_argument("--export", metavar="NAME", help="write weights as NAME.pt/NAME.yaml")
+    p.add_argument("--export-dir", type=Path, help="folder for --export (default: the package's weights/)")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .config import TrainConfig
+    from .prepare import prepare
+
+    cfg = TrainConfig.from_yaml(args.config)
+    if args.steps:
+        cfg = dataclasses.replace(cfg, steps=args.steps)
+    if "kodak" in str(args.data.resolve()).lower():
+        print("error: refusing to train on the Kodak test set", file=sys.stderr)
+        return 2
+    if not args.pack.exists():
+        if not args.data.is_dir():
+            print(f"error: training data folder {args.data} not found", file=sys.stderr)
+            return 1
+        prepare(args.data, args.pack, cfg.qs, workers=args.workers, limit=args.limit)
+    if args.prepare_only:
+        return 0
+    if args.make_portable:
+        from .portable import make_portable
+
+        info = make_portable(args.pack, args.make_portable, args.portable_mb, cfg.val_fraction, cfg.seed)
+        print(f"wrote {args.make_portable}: {info['images']} images, {info['bytes'] / 1e6:.1f} MB")
+        return 0
+
+    import torch
+
+    from ..residual.weights import WEIGHTS_DIR, save_model
+    from .loop import train
+
+    result = train(cfg, args.pack, args.checkpoint, device=args.device, max_minutes=args.minutes)
+    if args.export:
+        meta = {
+            "training": {
+                "data": str(args.data),
+                "pack": str(args.pack),
+                "command": "python -m lossless_bpg " + " ".join(sys.argv[1:]),
+                "config": cfg.to_dict(),
+                "steps": result.steps,
+                "seconds": round(result.seconds, 1),
+                "device": result.device if result.device == "cpu" else torch.cuda.get_device_name(0),
+                "torch": str(torch.__version__),
+                "python": platform.python_version(),
+                "validation_residual_bpsp_per_q": {int(k): round(v, 4) for k, v in result.val_bpsp.items()},
+            }
+        }
+        path = save_model(result.model, args.export_dir or WEIGHTS_DIR, args.export, meta)
+        print(f"exported {path}")
+    return 0

@@ -1,0 +1,44 @@
+"""Training configuration (YAML -> dataclass)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..residual.config import ResidualModelConfig
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ResidualModelConfig = field(default_factory=ResidualModelConfig)
+    #: Lossy-layer Q values the reconstructions are packed at.
+    qs: tuple[int, ...] = (12, 16, 20, 24, 28, 32)
+    crop: int = 128
+    batch_size: int = 16
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    weight_decay: float = 0.0
+    steps: int = 20000
+    #: Fraction of source photographs held out for validation (split by source, not crop).
+    val_fraction: float = 0.05
+    val_every: int = 1000
+    checkpoint_every: int = 1000
+    seed: int = 0
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        model = ResidualModelConfig.from_dict(data.pop("model", {}))
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown training options: {sorted(unknown)}")
+        if "qs" in data:
+            data["qs"] = tuple(data["qs"])
+        return cls(model=model, **data)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["qs"] = list(self.qs)
+        return d

@@ -1,0 +1,123 @@
+"""The training loop: resumable, device-agnostic (CUDA when present, else CPU)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..residual.layer import residual_bits
+from ..residual.model import ResidualModel
+from .config import TrainConfig
+from .data import PackedData, read_pack
+
+
+LOG_EVERY = 50
+
+
+@dataclass
+class TrainResult:
+    model: ResidualModel
+    steps: int
+    seconds: float
+    val_bpsp: dict[int, float]  # residual bits per subpixel per Q on the validation split
+    device: str
+
+
+def evaluate(model: ResidualModel, data: PackedData) -> dict[int, float]:
+    """Residual bpsp on whole validation images, per Q (images of one Q pooled)."""
+    model.eval()
+    totals: dict[int, list[float]] = {}
+    with torch.no_grad():
+        for i in range(len(data)):
+            for j in range(data.qs.shape[1]):
+                image, recon, q = data.full(slice(i, i + 1), j)
+                acc = totals.setdefault(int(q), [0.0, 0.0])
+                acc[0] += float(residual_bits(model(recon, q), image - recon))
+                acc[1] += image.numel()
+    model.train()
+    return {q: bits / n for q, (bits, n) in sorted(totals.items())}
+
+
+def _lr(cfg: TrainConfig, step: int) -> float:
+    warm = min(1.0, (step + 1) / 500)
+    cos = 0.5 * (1 + math.cos(math.pi * min(step, cfg.steps) / cfg.steps))
+    return warm * (cfg.lr_min + (cfg.lr - cfg.lr_min) * cos)
+
+
+def train(
+    cfg: TrainConfig,
+    pack_path: Path,
+    checkpoint: Path,
+    device: str | None = None,
+    max_minutes: float | None = None,
+    log=print,
+) -> TrainResult:
+    """Train (or resume from ``checkpoint``) until ``cfg.steps`` or ``max_minutes``."""
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch.manual_seed(cfg.seed)
+    pack = read_pack(pack_path)
+    train_data = PackedData(pack, dev, cfg.val_fraction, "train")
+    val_data = PackedData(pack, dev, cfg.val_fraction, "val")
+    del pack
+    log(f"training on {dev}: {len(train_data)} train / {len(val_data)} validation images")
+    model = ResidualModel(cfg.model).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    step, elapsed = 0, 0.0
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location=dev, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        step, elapsed = state["step"], state["seconds"]
+        log(f"resumed from {checkpoint} at step {step}")
+
+    def save() -> None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        tmp = checkpoint.with_suffix(".tmp")
+        torch.save(
+            {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+             "step": step, "seconds": elapsed, "config": cfg.to_dict()},
+            tmp,
+        )
+        tmp.replace(checkpoint)
+
+    start = time.perf_counter() - elapsed
+    deadline = None if max_minutes is None else time.perf_counter() + 60 * max_minutes
+    model.train()
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step")
+    running, window = float("nan"), []
+    while step < cfg.steps:
+        for group in opt.param_groups:
+            group["lr"] = _lr(cfg, step)
+        image, recon, q = train_data.batch(cfg.batch_size, cfg.crop, gen)
+        loss = residual_bits(model(recon, q), image - recon) / image.numel()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        window.append(loss.detach())
+        if step % LOG_EVERY == 0:  # reading the loss syncs a GPU; do it rarely
+            running = float(torch.stack(window).mean())
+            window.clear()
+            bar.update(LOG_EVERY)
+            bar.set_postfix(bpsp=f"{running:.4f}")
+        elapsed = time.perf_counter() - start
+        if step % cfg.val_every == 0:
+            log(f"step {step}: train {running:.4f}, val {evaluate(model, val_data)}")
+        if step % cfg.checkpoint_every == 0:
+            save()
+        if deadline and time.perf_counter() > deadline:
+            log(f"time budget reached at step {step}")
+            break
+    bar.close()
+    save()
+    val = evaluate(model, val_data)
+    log(f"final validation residual bpsp per Q: {val}")
+    return TrainResult(model.cpu().eval(), step, elapsed, val, str(dev))

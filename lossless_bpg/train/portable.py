@@ -1,0 +1,67 @@
+"""A portable training pack: a subset of the full pack with one reconstruction per image,
+stored as lossless WebP inside one ``.npz`` (no pickles), small enough to carry to a GPU
+machine that has neither x265 nor the training images."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .data import read_pack
+from .prepare import is_validation
+
+
+def _webp(img: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img, "RGB").save(buf, format="WEBP", lossless=True, quality=100, method=4)
+    return buf.getvalue()
+
+
+def _unwebp(data: bytes) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def make_portable(full_pack: Path, out: Path, max_mb: float, val_fraction: float, seed: int = 0) -> dict:
+    """Take images in a seeded random order, each with one Q (cycling through the pack's Qs),
+    until the file would exceed ``max_mb``. Every validation image is kept first, so the
+    validation split is the same as the full pack's."""
+    pack = read_pack(full_pack)
+    names = [str(n) for n in pack["names"]]
+    n_q = pack["qs"].shape[1]
+    rng = np.random.default_rng(seed)
+    order = list(rng.permutation(len(names)))
+    order.sort(key=lambda i: not is_validation(names[i], val_fraction))
+    blobs, offsets, qs, kept, used = [], [0], [], [], 0
+    for k, i in enumerate(order):
+        j = k % n_q
+        parts = [_webp(pack["images"][i]), _webp(pack["recs"][i, j])]
+        size = sum(map(len, parts))
+        if used + size > max_mb * 1e6:
+            break
+        for p in parts:
+            blobs.append(np.frombuffer(p, np.uint8))
+            offsets.append(offsets[-1] + len(p))
+        used += size
+        qs.append(pack["qs"][i, j])
+        kept.append(names[i])
+    np.savez(out, blob=np.concatenate(blobs), offsets=np.asarray(offsets, np.int64),
+             qs=np.asarray(qs, np.int64).reshape(-1, 1), names=np.asarray(kept))
+    return {"images": len(kept), "bytes": used}
+
+
+def unpack_portable(pack) -> dict[str, np.ndarray]:
+    blob, offsets = pack["blob"], pack["offsets"]
+    decoded = [_unwebp(blob[offsets[i] : offsets[i + 1]].tobytes()) for i in range(len(offsets) - 1)]
+    return {
+        "images": np.stack(decoded[0::2]),
+        "recs": np.stack(decoded[1::2])[:, None],
+        "qs": pack["qs"],
+        "names": pack["names"],
+    }

@@ -1,0 +1,47 @@
+"""Shared fixtures: dataset paths (skipped cleanly when ../shared is absent) and the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+KODAK = DATASETS / "kodak"
+TRAIN = DATASETS / "train"
+
+
+def need_dir(path: Path) -> Path:
+    if not path.is_dir():
+        pytest.skip(f"dataset folder {path} is absent (expected ../shared/datasets beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kodak_dir() -> Path:
+    return need_dir(KODAK)
+
+
+@pytest.fixture(scope="session")
+def train_dir() -> Path:
+    return need_dir(TRAIN)
+
+
+@pytest.fixture(scope="session")
+def model():
+    from lossless_bpg.residual import load_model
+
+    return load_model()
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)
+
+
+def kodak_crop(kodak: Path, index: int, y: int, x: int, h: int, w: int) -> np.ndarray:
+    from lossless_bpg.imageio import load_rgb
+
+    return load_rgb(kodak / f"kodim{index:02d}.png")[y : y + h, x : x + w].copy()

@@ -1,0 +1,142 @@
+"""The command line: exit codes, safety of outputs and inputs, errors for bad input."""
+
+import hashlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lossless_bpg.cli import main
+
+
+def _png(path, array, mode=None):
+    Image.fromarray(array, mode).save(path) if mode else Image.fromarray(array).save(path)
+    return path
+
+
+def _digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def photo(tmp_path, rng):
+    base = np.linspace(0, 255, 48)[None, :, None] * np.ones((40, 1, 3))
+    img = np.clip(base + rng.normal(0, 5, (40, 48, 3)), 0, 255).astype(np.uint8)
+    return _png(tmp_path / "photo.png", img), img
+
+
+def test_compress_decompress_info_round_trip(tmp_path, photo, capsys):
+    src, img = photo
+    before = _digest(src)
+    out = tmp_path / "out"
+    assert main(["compress", str(src), "-o", str(out), "-q", "30", "--verify"]) == 0
+    assert _digest(src) == before, "input must never be modified"
+    lbpg = out / "photo.lbpg"
+    assert lbpg.exists()
+    assert "verified bit-exact" in capsys.readouterr().out
+    assert main(["info", str(lbpg)]) == 0
+    info = capsys.readouterr().out
+    assert "Q=30" in info and "lossy layer" in info and "residual layer" in info
+    dec = tmp_path / "dec"
+    assert main(["decompress", str(lbpg), "-o", str(dec)]) == 0
+    assert np.array_equal(np.asarray(Image.open(dec / "photo.png")), img)
+
+
+def test_existing_output_needs_force(tmp_path, photo):
+    src, _ = photo
+    target = tmp_path / "photo.lbpg"
+    target.write_bytes(b"precious")
+    assert main(["compress", str(src), "-q", "30", "--quiet"]) == 1
+    assert target.read_bytes() == b"precious"
+    assert main(["compress", str(src), "-q", "30", "--quiet", "--force"]) == 0
+    assert target.read_bytes()[:4] == b"LBPG"
+    assert not list(tmp_path.glob(".*.tmp")), "no temporary files left behind"
+
+
+def test_decompress_does_not_overwrite_without_force(tmp_path, photo):
+    src, _ = photo
+    before = _digest(src)
+    assert main(["compress", str(src), "-q", "30", "--quiet"]) == 0
+    assert main(["decompress", str(tmp_path / "photo.lbpg"), "--quiet"]) == 1  # photo.png exists
+    assert _digest(src) == before
+
+
+def test_greyscale_png_comes_back_greyscale(tmp_path, rng):
+    grey = rng.integers(0, 256, (24, 30), dtype=np.uint8)
+    src = _png(tmp_path / "g.png", grey, "L")
+    assert main(["compress", str(src), "-q", "30", "--quiet", "-o", str(tmp_path / "c")]) == 0
+    assert main(["decompress", str(tmp_path / "c" / "g.lbpg"), "--quiet", "-o", str(tmp_path / "d")]) == 0
+    back = Image.open(tmp_path / "d" / "g.png")
+    assert back.mode == "L" and np.array_equal(np.asarray(back), grey)
+
+
+@pytest.mark.parametrize(
+    "kind,message",
+    [
+        ("rgba", "alpha"),
+        ("palette", "palette"),
+        ("sixteen", "unsupported pixel mode"),
+        ("cmyk", "unsupported pixel mode"),
+        ("truncated", "cannot read image"),
+        ("text", "cannot read image"),
+    ],
+)
+def test_unsupported_inputs_get_a_clear_error(tmp_path, rng, capsys, kind, message):
+    path = tmp_path / ("in.jpg" if kind == "cmyk" else "in.png")
+    rgb = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    if kind == "rgba":
+        _png(path, np.dstack([rgb, np.full((16, 16), 128, np.uint8)]))
+    elif kind == "palette":
+        Image.fromarray(rgb).convert("P").save(path)
+    elif kind == "sixteen":
+        Image.fromarray(rng.integers(0, 65535, (16, 16), dtype=np.uint16)).save(path)
+    elif kind == "cmyk":
+        Image.fromarray(rgb).convert("CMYK").save(path)
+    elif kind == "truncated":
+        _png(path, rgb)
+        path.write_bytes(path.read_bytes()[:60])
+    else:
+        path.write_text("not an image")
+    before = _digest(path)
+    assert main(["compress", str(path), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Supported" in err
+    assert not (tmp_path / "in.lbpg").exists()
+    assert _digest(path) == before
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage"])
+def test_damaged_files_fail_without_output(tmp_path, photo, capsys, damage):
+    src, _ = photo
+    assert main(["compress", str(src), "-q", "30", "--quiet", "-o", str(tmp_path / "c")]) == 0
+    lbpg = tmp_path / "c" / "photo.lbpg"
+    data = bytearray(lbpg.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "flip":
+        data[len(data) // 2] ^= 0xFF
+    else:
+        data = bytearray(b"hello world, not lbpg")
+    lbpg.write_bytes(bytes(data))
+    assert main(["decompress", str(lbpg), "--quiet", "-o", str(tmp_path / "d")]) == 1
+    assert "error" in capsys.readouterr().err
+    assert not (tmp_path / "d" / "photo.png").exists()
+    assert not list((tmp_path / "d").glob("*")) if (tmp_path / "d").exists() else True
+
+
+def test_usage_errors_exit_2():
+    with pytest.raises(SystemExit) as exc:
+        main(["compress"])
+    assert exc.value.code == 2
+
+
+def test_missing_input_is_an_error(tmp_path, capsys):
+    assert main(["compress", str(tmp_path / "nope.png"), "--quiet"]) == 1
+    assert "nope.png" in capsys.readouterr().err
+
+
+def test_unavailable_backend_is_an_error(photo, capsys, monkeypatch, tmp_path):
+    src, _ = photo
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert main(["compress", str(src), "--backend", "bpg", "-q", "30", "--quiet"]) == 1
+    assert "bpgenc" in capsys.readouterr().err

@@ -1,0 +1,91 @@
+"""Exact round trips through the whole codec, on synthetic images and Kodak crops."""
+
+import numpy as np
+import pytest
+
+from lossless_bpg.codec import choose_q, compress, decompress
+from lossless_bpg.container import LbpgFile, pack, unpack
+from lossless_bpg.errors import ChecksumError, ModelMismatchError
+from lossless_bpg.lossy import get_lossy_codec
+from lossless_bpg.residual import ResidualModel, ResidualModelConfig, wrap
+
+from .conftest import kodak_crop
+
+
+def _round_trip(model, image, **kw):
+    result = compress(image, model, **kw)
+    out, header = decompress(result.data, model)
+    assert out.dtype == np.uint8 and np.array_equal(out, image)
+    return result, header
+
+
+def _synthetic(name, rng):
+    if name == "1x1":
+        return rng.integers(0, 256, (1, 1, 3), dtype=np.uint8)
+    if name == "1xN":
+        return rng.integers(0, 256, (1, 37, 3), dtype=np.uint8)
+    if name == "Nx1":
+        return rng.integers(0, 256, (29, 1, 3), dtype=np.uint8)
+    if name == "33x65":
+        base = np.linspace(0, 255, 65)[None, :, None] * np.ones((33, 1, 3))
+        return np.clip(base + rng.normal(0, 8, (33, 65, 3)), 0, 255).astype(np.uint8)
+    if name == "flat":
+        return np.full((40, 24, 3), (12, 200, 77), np.uint8)
+    if name == "noise":
+        return rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    if name == "edges":  # max-contrast checkerboard: huge residuals at coarse Q
+        yy, xx = np.indices((32, 40))
+        return (((yy + xx) % 2) * 255).astype(np.uint8)[..., None].repeat(3, 2)
+    raise KeyError(name)
+
+
+@pytest.mark.parametrize("name", ["1x1", "1xN", "Nx1", "33x65", "flat", "noise", "edges"])
+def test_synthetic_images_round_trip_exactly(model, rng, name):
+    _round_trip(model, _synthetic(name, rng), quality=30)
+
+
+def test_max_contrast_at_coarsest_q_reaches_large_residuals(model):
+    image = _synthetic("edges", None)
+    result, header = _round_trip(model, image, quality=51)
+    assert max(hi - lo for lo, hi in header.residual_ranges) > 200
+
+
+@pytest.mark.parametrize("index,y,x,h,w", [(1, 100, 200, 64, 96), (5, 0, 0, 48, 48), (13, 300, 500, 37, 71),
+                                           (20, 200, 100, 80, 64), (23, 10, 10, 64, 64)])
+def test_kodak_crops_round_trip_exactly(model, kodak_dir, index, y, x, h, w):
+    _round_trip(model, kodak_crop(kodak_dir, index, y, x, h, w), quality=28)
+
+
+def test_q_search_picks_the_best_of_the_tried_q(model, kodak_dir):
+    image = kodak_crop(kodak_dir, 3, 100, 100, 64, 64)
+    q, trials = choose_q(image, get_lossy_codec("hevc"), model)
+    assert q == min(trials, key=lambda k: trials[k][0]) and len(trials) >= 3
+    result, header = _round_trip(model, image)
+    assert header.q == result.q == q
+
+
+def test_greyscale_flag_is_recorded(model, rng):
+    grey = rng.integers(0, 256, (20, 20), dtype=np.uint8)[..., None].repeat(3, 2)
+    _, header = _round_trip(model, grey, quality=30, greyscale=True)
+    assert header.greyscale
+
+
+def test_other_model_is_refused(model, rng):
+    data = compress(_synthetic("noise", rng), model, quality=30).data
+    other = wrap("other", ResidualModel(ResidualModelConfig(half_channels=4, quarter_channels=8,
+                                                            quarter_blocks=1, mixtures=2)))
+    with pytest.raises(ModelMismatchError, match="was written with residual model"):
+        decompress(data, other)
+
+
+def test_wrong_pixels_fail_the_checksum(model, rng):
+    image = _synthetic("33x65", rng)
+    f = unpack(compress(image, model, quality=30).data)
+    # A structurally valid file (CRCs recomputed by pack) whose residual range claims one less:
+    # decoding yields pixels off by one, which only the pixel checksum can catch.
+    lo, hi = f.header.residual_ranges[0]
+    import dataclasses
+
+    bad = dataclasses.replace(f.header, residual_ranges=((lo - 1, hi - 1),) + f.header.residual_ranges[1:])
+    with pytest.raises(ChecksumError, match="do not match the checksum"):
+        decompress(pack(LbpgFile(bad, f.lossy, f.residual_streams)), model)

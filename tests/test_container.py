@@ -1,0 +1,52 @@
+import pytest
+
+from lossless_bpg.container import Header, LbpgFile, pack, pixel_checksum, unpack
+from lossless_bpg.errors import FormatError, VersionError
+import numpy as np
+
+
+def _sample() -> LbpgFile:
+    header = Header(
+        backend_id=1, q=27, model_id=bytes(range(8)), height=512, width=768, greyscale=False,
+        residual_ranges=((-40, 37), (-255, 255), (0, 0)),
+        checksum=pixel_checksum(np.zeros((2, 2, 3), np.uint8)),
+    )
+    return LbpgFile(header, b"lossy-bytes" * 5, (b"r" * 7, b"g" * 3, b""))
+
+
+def test_pack_unpack_round_trip():
+    f = _sample()
+    assert unpack(pack(f)) == f
+
+
+def test_every_truncation_is_detected():
+    data = pack(_sample())
+    for n in range(len(data)):
+        with pytest.raises(FormatError):
+            unpack(data[:n])
+
+
+def test_every_single_byte_corruption_is_detected():
+    data = pack(_sample())
+    for i in range(len(data)):
+        broken = bytearray(data)
+        broken[i] ^= 0x5A
+        with pytest.raises(FormatError):
+            unpack(bytes(broken))
+
+
+def test_trailing_bytes_are_rejected():
+    with pytest.raises(FormatError, match="trailing"):
+        unpack(pack(_sample()) + b"\x00")
+
+
+def test_unknown_version_says_which_versions_are_readable():
+    data = bytearray(pack(_sample()))
+    data[4] = 9
+    with pytest.raises(VersionError, match="version 9 is not supported.*reads versions 1"):
+        unpack(bytes(data))
+
+
+def test_not_an_lbpg_file():
+    with pytest.raises(FormatError, match="not an lbpg file"):
+        unpack(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
