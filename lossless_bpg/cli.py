@@ -175,8 +175,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  pixel checksum     {h.checksum.hex()}")
         print(f"  total              {len(data)} bytes, {8 * len(data) / sub:.4f} bpsp")
         print(f"    lossy layer      {len(f.lossy)} bytes, {8 * len(f.lossy) / sub:.4f} bpsp")
+        per_channel = [sum(len(x) for x in f.residual_streams[c::3]) for c in range(3)]
         print(f"    residual layer   {res} bytes, {8 * res / sub:.4f} bpsp "
-              f"(R {len(f.residual_streams[0])}, G {len(f.residual_streams[1])}, B {len(f.residual_streams[2])})")
+              f"(R {per_channel[0]}, G {per_channel[1]}, B {per_channel[2]}; "
+              f"{len(f.residual_streams) // 3} coding pass(es))")
         print(f"    header           {len(data) - len(f.lossy) - res} bytes")
     return 1 if failures else 0
 

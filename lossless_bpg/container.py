@@ -21,6 +21,8 @@ FLAG_GREYSCALE = 0x01
 KNOWN_FLAGS = FLAG_GREYSCALE
 CHECKSUM_BYTES = 16
 MODEL_ID_BYTES = 8
+#: Residual streams: three (R, G, B) per coding pass of the residual model.
+MAX_STREAMS = 48
 
 
 def pixel_checksum(image: np.ndarray) -> bytes:
@@ -70,8 +72,8 @@ def pack(f: LbpgFile) -> bytes:
     h = f.header
     if len(h.model_id) != MODEL_ID_BYTES or len(h.checksum) != CHECKSUM_BYTES:
         raise ValueError("model id / checksum have the wrong length")
-    if len(h.residual_ranges) != 3 or len(f.residual_streams) != 3:
-        raise ValueError("exactly three residual channels are stored")
+    if len(h.residual_ranges) != 3 or not 1 <= len(f.residual_streams) <= MAX_STREAMS:
+        raise ValueError("three residual ranges and 1..MAX_STREAMS residual streams are stored")
     out = bytearray(MAGIC)
     out += bytes([VERSION, FLAG_GREYSCALE if h.greyscale else 0, h.backend_id, h.q])
     out += h.model_id
@@ -79,6 +81,7 @@ def pack(f: LbpgFile) -> bytes:
     for lo, hi in h.residual_ranges:
         out += write_varint(_zigzag(lo)) + write_varint(_zigzag(hi))
     sections = (f.lossy, *f.residual_streams)
+    out += write_varint(len(f.residual_streams))
     for s in sections:
         out += write_varint(len(s))
     out += h.checksum
@@ -114,8 +117,11 @@ def unpack(data: bytes) -> LbpgFile:
             lo, pos = read_varint(data, pos)
             hi, pos = read_varint(data, pos)
             ranges.append((_unzigzag(lo), _unzigzag(hi)))
+        n_streams, pos = read_varint(data, pos)
+        if not 1 <= n_streams <= MAX_STREAMS:
+            raise ValueError(f"impossible residual stream count {n_streams}")
         lengths = []
-        for _ in range(4):
+        for _ in range(1 + n_streams):
             n, pos = read_varint(data, pos)
             lengths.append(n)
     except ValueError as exc:

@@ -1,5 +1,6 @@
-"""The residual layer: code r = x - x~ channel by channel (R, G, B) with the mixture the
-model predicts from x~, G and B conditioned on the residuals already coded."""
+"""The residual layer: code r = x - x~ pass by pass (one pass, or the four positions of each
+2x2 block) and, inside a pass, channel by channel (R, G, B), with the mixture the model predicts
+from x~ and from the residuals already coded."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 
 from . import coder
 from .mixture import bits, integer_cdf, log_prob
-from .model import MixtureParams, ResidualModel, predict
+from .model import MixtureParams, ResidualModel, pad_to_multiple, pass_lattice
 
 #: The model always runs with this many intra-op threads, on encode and on decode, whatever
 #: the caller set: CPU kernels may pick different reduction orders for different thread counts,
@@ -32,88 +33,142 @@ def deterministic_torch():
 
 @dataclass(frozen=True)
 class ResidualStreams:
-    """What the residual layer writes: per-channel ranges and arithmetic-coded streams."""
+    """What the residual layer writes: per-channel ranges and arithmetic-coded streams, three
+    (R, G, B) per coding pass."""
 
     ranges: tuple[tuple[int, int], ...]  # (lo, hi) per channel
     streams: tuple[bytes, ...]
 
 
-def _recon_tensor(recon: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(recon.transpose(2, 0, 1))).float().unsqueeze(0)
-
-
-def _params(model: ResidualModel, recon: np.ndarray, q: int) -> MixtureParams:
-    return predict(model, _recon_tensor(recon), q)
+def _chw(array: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) array -> (1, 3, H, W) float32 tensor."""
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float().unsqueeze(0)
 
 
 def _flat(t: torch.Tensor) -> torch.Tensor:
-    """(1, K, H, W) -> (K, H*W), contiguous."""
+    """(1, K, h, w) -> (K, h*w), contiguous."""
     return t[0].reshape(t.shape[1], -1).contiguous()
 
 
-def _channel_cdf(params: MixtureParams, c: int, residual: torch.Tensor, lo: int, hi: int):
-    logits, means, log_scales = params.channel(c, residual)
-    return integer_cdf(_flat(logits), _flat(means), _flat(log_scales), lo, hi)
+def _pass_extent(step: int, steps: int, height: int, width: int) -> tuple[int, int]:
+    """Rows and columns of the real (unpadded) image that pass ``step`` covers."""
+    if steps == 1:
+        return height, width
+    from .model import PASS_OFFSETS
+
+    dy, dx = PASS_OFFSETS[step]
+    return (height - dy + 1) // 2, (width - dx + 1) // 2
+
+
+class _Passes:
+    """Runs the model pass by pass over a padded residual canvas shared by encoder and decoder,
+    so both compute every CDF from identical tensors."""
+
+    def __init__(self, model: ResidualModel, recon: np.ndarray, q: int) -> None:
+        self.model = model
+        self.height, self.width = recon.shape[:2]
+        recon_t = pad_to_multiple(_chw(recon))
+        self.features = model.features(recon_t, torch.tensor([q]))
+        # Residuals not yet known (and the padding) stay zero.
+        self.canvas = torch.zeros_like(recon_t)
+
+    def __iter__(self):
+        for step in range(self.model.steps):
+            h, w = _pass_extent(step, self.model.steps, self.height, self.width)
+            if h == 0 or w == 0:
+                yield step, None, None
+                continue
+            params = self.model.pass_params(self.features, step, self.canvas).crop(h, w)
+            target = pass_lattice(self.canvas, step, self.model.steps)[..., :h, :w]
+            yield step, params, target
+
+    def fill(self, residual: np.ndarray) -> None:
+        self.canvas[..., : self.height, : self.width] = _chw(residual)
+
+    @staticmethod
+    def channel_cdf(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int):
+        logits, means, log_scales = params.channel(c, target)
+        return integer_cdf(_flat(logits), _flat(means), _flat(log_scales), lo, hi)
 
 
 def encode_residual(
     model: ResidualModel, image: np.ndarray, recon: np.ndarray, q: int
 ) -> ResidualStreams:
     """Code ``image - recon`` (both (H, W, 3) uint8) given the lossy reconstruction."""
-    residual_np = image.astype(np.int16) - recon.astype(np.int16)
-    residual = torch.from_numpy(residual_np.transpose(2, 0, 1).astype(np.float32)).unsqueeze(0)
-    ranges, streams = [], []
+    residual = image.astype(np.int16) - recon.astype(np.int16)
+    ranges = tuple((int(residual[..., c].min()), int(residual[..., c].max())) for c in range(3))
+    streams = []
     with deterministic_torch():
-        params = _params(model, recon, q)
-        for c in range(3):
-            lo, hi = int(residual_np[..., c].min()), int(residual_np[..., c].max())
-            ranges.append((lo, hi))
-            if lo == hi:
-                streams.append(b"")
-                continue
-            cdf = _channel_cdf(params, c, residual, lo, hi)
-            symbols = torch.from_numpy((residual_np[..., c].reshape(-1) - lo).astype(np.int16))
-            streams.append(coder.encode(cdf, symbols))
-    return ResidualStreams(tuple(ranges), tuple(streams))
+        passes = _Passes(model, recon, q)
+        passes.fill(residual)
+        for _, params, target in passes:
+            for c, (lo, hi) in enumerate(ranges):
+                if params is None or lo == hi:
+                    streams.append(b"")
+                    continue
+                cdf = passes.channel_cdf(params, c, target, lo, hi)
+                symbols = (target[0, c].reshape(-1) - lo).to(torch.int16)
+                streams.append(coder.encode(cdf, symbols))
+    return ResidualStreams(ranges, tuple(streams))
 
 
 def decode_residual(
     model: ResidualModel, recon: np.ndarray, q: int, layer: ResidualStreams
 ) -> np.ndarray:
     """Inverse of :func:`encode_residual`: returns the (H, W, 3) int16 residual."""
-    h, w, _ = recon.shape
-    residual = torch.zeros((1, 3, h, w), dtype=torch.float32)
+    if len(layer.streams) != 3 * model.steps:
+        raise ValueError(f"expected {3 * model.steps} residual streams, found {len(layer.streams)}")
+    streams = iter(layer.streams)
     with deterministic_torch():
-        params = _params(model, recon, q)
-        for c, ((lo, hi), stream) in enumerate(zip(layer.ranges, layer.streams)):
-            if lo == hi:
-                residual[0, c] = lo
-                continue
-            cdf = _channel_cdf(params, c, residual, lo, hi)
-            symbols = coder.decode(cdf, stream).to(torch.int32) + lo
-            residual[0, c] = symbols.view(h, w).float()
-    return residual[0].permute(1, 2, 0).numpy().astype(np.int16)
+        passes = _Passes(model, recon, q)
+        for _, params, target in passes:
+            for c, (lo, hi) in enumerate(layer.ranges):
+                stream = next(streams)
+                if params is None:
+                    continue
+                if lo == hi:
+                    target[0, c] = lo
+                    continue
+                cdf = passes.channel_cdf(params, c, target, lo, hi)
+                symbols = coder.decode(cdf, stream).to(torch.float32) + lo
+                # ``target`` is a view of the canvas: later passes see these residuals.
+                target[0, c] = symbols.view(target.shape[-2:])
+        out = passes.canvas[0, :, : passes.height, : passes.width]
+    return out.permute(1, 2, 0).numpy().astype(np.int16)
 
 
 def residual_bits(
-    params: MixtureParams,
+    model: ResidualModel,
+    recon: torch.Tensor,
+    q: torch.Tensor,
     residual: torch.Tensor,
     ranges: list[tuple[float, float]] | None = None,
 ) -> torch.Tensor:
-    """Bits the mixture assigns to ``residual`` (N, 3, H, W), R then G then B; the tails beyond
-    ``ranges`` (default: the whole 8-bit range) fold into the end symbols, as coding does."""
+    """Bits the model assigns to ``residual`` (N, 3, H, W; H, W multiples of 4), teacher-forced
+    through every pass; the tails beyond ``ranges`` (default: the whole 8-bit range) fold into
+    the end symbols, as coding does."""
     total = residual.new_zeros(())
-    for c in range(3):
-        lo, hi = ranges[c] if ranges else (-255.0, 255.0)
-        total = total + bits(log_prob(*params.channel(c, residual), residual[:, c], lo, hi))
+    for step, params in enumerate(model(recon, q, residual)):
+        target = pass_lattice(residual, step, model.steps)
+        for c in range(3):
+            lo, hi = ranges[c] if ranges else (-255.0, 255.0)
+            total = total + bits(log_prob(*params.channel(c, target), target[:, c], lo, hi))
     return total
 
 
 def estimate_bits(model: ResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> float:
     """Model estimate of the residual layer's size in bits (no coding), for choosing Q."""
-    residual = torch.from_numpy(
-        (image.astype(np.float32) - recon.astype(np.float32)).transpose(2, 0, 1)
-    ).unsqueeze(0)
-    ranges = [(float(residual[0, c].min()), float(residual[0, c].max())) for c in range(3)]
+    residual = image.astype(np.int16) - recon.astype(np.int16)
+    ranges = [(float(residual[..., c].min()), float(residual[..., c].max())) for c in range(3)]
+    total = 0.0
     with deterministic_torch():
-        return float(residual_bits(_params(model, recon, q), residual, ranges))
+        passes = _Passes(model, recon, q)
+        passes.fill(residual)
+        for _, params, target in passes:
+            if params is None:
+                continue
+            for c, (lo, hi) in enumerate(ranges):
+                if lo == hi:
+                    continue  # a constant channel is not coded at all
+                total += float(bits(log_prob(*params.channel(c, target), target[:, c], lo, hi)))
+    return total

@@ -2,8 +2,11 @@
 mixture per subpixel, with R -> G -> B coupling of the means (as in L3C / RC).
 
 Cheap on a CPU by construction: a 2x2 pixel-unshuffled branch at half resolution and a trunk
-at quarter resolution; every pixel of a 2x2 block gets its own parameters through a final
-pixel shuffle.
+at quarter resolution compute features once per image. Then either
+- one head gives every pixel its parameters (``context_steps = 1``), or
+- four heads code the 2x2 block positions in four passes, (0,0), (1,1), (0,1), (1,0); pass s
+  also sees, through a 3x3 convolution, the residuals of passes < s in this and the
+  neighbouring blocks (``context_steps = 4``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ Q_SCALE = 51.0
 #: Bounds on log-scales, in residual units (1 = one grey level).
 LOG_SCALE_MIN = -4.0
 LOG_SCALE_MAX = 6.0
+#: Pixel offsets (dy, dx) inside each 2x2 block, in coding order, for context_steps = 4.
+PASS_OFFSETS = ((0, 0), (1, 1), (0, 1), (1, 0))
 
 
 class ResBlock(nn.Module):
@@ -65,11 +70,31 @@ class MixtureParams:
         return self.logits[:, c], means, self.log_scales[:, c]
 
 
-class ResidualModel(nn.Module):
-    """x~ (N, 3, H, W) in [0, 255] and q (N,) -> MixtureParams at full resolution.
+def split_params(out: torch.Tensor, mixtures: int) -> MixtureParams:
+    """(N, 9K+3, H, W) raw head output -> MixtureParams."""
+    n, _, h, w = out.shape
+    k = mixtures
+    mix = out[:, : 9 * k].reshape(n, 3, 3, k, h, w)
+    return MixtureParams(
+        logits=mix[:, :, 0],
+        means=mix[:, :, 1],
+        log_scales=mix[:, :, 2].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX),
+        coupling=torch.tanh(out[:, 9 * k :]),
+    )
 
-    H and W must be multiples of 4; :func:`predict` pads and crops for any size.
-    """
+
+def pass_lattice(residual: torch.Tensor, step: int, steps: int) -> torch.Tensor:
+    """The residual subpixels pass ``step`` codes: all of them, or one position of each 2x2
+    block (a half-resolution view)."""
+    if steps == 1:
+        return residual
+    dy, dx = PASS_OFFSETS[step]
+    return residual[..., dy::2, dx::2]
+
+
+class ResidualModel(nn.Module):
+    """x~ (N, 3, H, W) in [0, 255] and q (N,) -> features; features + known residuals ->
+    MixtureParams for each coding pass. H and W must be multiples of 4."""
 
     def __init__(self, config: ResidualModelConfig) -> None:
         super().__init__()
@@ -81,36 +106,62 @@ class ResidualModel(nn.Module):
         self.trunk = nn.Sequential(*[ResBlock(cq) for _ in range(config.quarter_blocks)])
         self.up = nn.Conv2d(cq, 4 * ch, 1)
         self.half_blocks = nn.Sequential(*[ResBlock(ch) for _ in range(config.half_blocks)])
-        self.head = nn.Conv2d(ch, 4 * self.params_per_pixel, 1)
+        if config.context_steps == 1:
+            self.head = nn.Conv2d(ch, 4 * self.params_per_pixel, 1)
+        else:
+            cc, hc = config.context_channels, config.head_channels
+            # Pass s sees the residuals of passes 0..s-1: 3 channels each, at half resolution.
+            self.context = nn.ModuleList(
+                [nn.Conv2d(3 * s, cc, 3, padding=1) for s in range(1, config.context_steps)]
+            )
+            self.heads = nn.ModuleList(
+                [
+                    nn.Sequential(
+                        nn.Conv2d(ch + (cc if s else 0), hc, 1),
+                        nn.LeakyReLU(0.2),
+                        nn.Conv2d(hc, hc, 1),
+                        nn.LeakyReLU(0.2),
+                        nn.Conv2d(hc, self.params_per_pixel, 1),
+                    )
+                    for s in range(config.context_steps)
+                ]
+            )
 
-    def forward(self, recon: torch.Tensor, q: torch.Tensor) -> MixtureParams:
+    @property
+    def steps(self) -> int:
+        return self.config.context_steps
+
+    def features(self, recon: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """Half-resolution features of the reconstruction (computed once per image)."""
         n, _, h, w = recon.shape
         x = F.pixel_unshuffle(recon / 127.5 - 1.0, 2)
         qmap = (q.to(x.dtype) / Q_SCALE).view(n, 1, 1, 1).expand(n, 1, h // 2, w // 2)
         half = F.leaky_relu(self.stem(torch.cat([x, qmap], 1)), 0.2)
         quarter = self.trunk(self.down(F.pixel_unshuffle(half, 2)))
         half = self.half_blocks(half + F.pixel_shuffle(self.up(quarter), 2))
-        out = F.pixel_shuffle(self.head(F.leaky_relu(half, 0.2)), 2)
-        return self._split(out)
+        return F.leaky_relu(half, 0.2)
 
-    def _split(self, out: torch.Tensor) -> MixtureParams:
-        n, _, h, w = out.shape
-        k = self.config.mixtures
-        mix = out[:, : 9 * k].reshape(n, 3, 3, k, h, w)
-        return MixtureParams(
-            logits=mix[:, :, 0],
-            means=mix[:, :, 1],
-            log_scales=mix[:, :, 2].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX),
-            coupling=torch.tanh(out[:, 9 * k :]),
-        )
+    def pass_params(self, features: torch.Tensor, step: int, residual: torch.Tensor) -> MixtureParams:
+        """Mixture for the subpixels of pass ``step``; reads only the residuals of earlier passes
+        from ``residual`` (N, 3, H, W), so the decoder may leave later ones at zero."""
+        if self.steps == 1:
+            return split_params(F.pixel_shuffle(self.head(features), 2), self.config.mixtures)
+        inputs = [features]
+        if step:
+            known = torch.cat([pass_lattice(residual, s, self.steps) for s in range(step)], 1)
+            inputs.append(F.leaky_relu(self.context[step - 1](known / 16.0), 0.2))
+        return split_params(self.heads[step](torch.cat(inputs, 1)), self.config.mixtures)
+
+    def forward(self, recon: torch.Tensor, q: torch.Tensor, residual: torch.Tensor) -> list[MixtureParams]:
+        """Parameters of every pass, teacher-forced with the true ``residual`` (training)."""
+        features = self.features(recon, q)
+        return [self.pass_params(features, s, residual) for s in range(self.steps)]
 
 
-def predict(model: ResidualModel, recon: torch.Tensor, q: int) -> MixtureParams:
-    """Run ``model`` on one (1, 3, H, W) reconstruction of any size (edge-padded to a multiple
-    of 4, then cropped back)."""
-    _, _, h, w = recon.shape
-    ph, pw = -(-h // 4) * 4, -(-w // 4) * 4
-    if (ph, pw) != (h, w):
-        recon = F.pad(recon, (0, pw - w, 0, ph - h), mode="replicate")
-    params = model(recon, torch.tensor([q], dtype=recon.dtype))
-    return params.crop(h, w)
+def pad_to_multiple(t: torch.Tensor, multiple: int = 4) -> torch.Tensor:
+    """Edge-pad (N, C, H, W) on the bottom/right to multiples of ``multiple``."""
+    h, w = t.shape[-2:]
+    ph, pw = -(-h // multiple) * multiple, -(-w // multiple) * multiple
+    if (ph, pw) == (h, w):
+        return t
+    return F.pad(t, (0, pw - w, 0, ph - h), mode="replicate")

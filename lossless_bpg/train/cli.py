@@ -10,7 +10,7 @@ from pathlib import Path
 
 DEFAULT_DATA = Path("../shared/datasets/train")
 DEFAULT_PACK = Path("data/train_pack.npz")
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "train_default.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "context4.yaml"
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:

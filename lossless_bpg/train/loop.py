@@ -37,15 +37,16 @@ def evaluate(model: ResidualModel, data: PackedData) -> dict[int, float]:
             for j in range(data.qs.shape[1]):
                 image, recon, q = data.full(slice(i, i + 1), j)
                 acc = totals.setdefault(int(q), [0.0, 0.0])
-                acc[0] += float(residual_bits(model(recon, q), image - recon))
+                acc[0] += float(residual_bits(model, recon, q, image - recon))
                 acc[1] += image.numel()
     model.train()
     return {q: bits / n for q, (bits, n) in sorted(totals.items())}
 
 
-def _lr(cfg: TrainConfig, step: int) -> float:
+def _lr(cfg: TrainConfig, step: int, progress: float) -> float:
+    """Linear warm-up over 500 steps, then cosine decay over ``progress`` in [0, 1]."""
     warm = min(1.0, (step + 1) / 500)
-    cos = 0.5 * (1 + math.cos(math.pi * min(step, cfg.steps) / cfg.steps))
+    cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return warm * (cfg.lr_min + (cfg.lr - cfg.lr_min) * cos)
 
 
@@ -57,7 +58,9 @@ def train(
     max_minutes: float | None = None,
     log=print,
 ) -> TrainResult:
-    """Train (or resume from ``checkpoint``) until ``cfg.steps`` or ``max_minutes``."""
+    """Train (or resume from ``checkpoint``) until ``cfg.steps`` or ``max_minutes`` of wall time,
+    whichever comes first; the learning-rate schedule follows whichever is nearer its end, so
+    a time-limited run still finishes its decay."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(cfg.seed)
     pack = read_pack(pack_path)
@@ -88,15 +91,21 @@ def train(
         tmp.replace(checkpoint)
 
     start = time.perf_counter() - elapsed
-    deadline = None if max_minutes is None else time.perf_counter() + 60 * max_minutes
+    budget_s = None if max_minutes is None else 60.0 * max_minutes
+
+    def progress() -> float:
+        done = step / cfg.steps
+        return max(done, elapsed / budget_s) if budget_s else done
     model.train()
-    bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step")
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=None)
     running, window = float("nan"), []
-    while step < cfg.steps:
+    while progress() < 1.0:
         for group in opt.param_groups:
-            group["lr"] = _lr(cfg, step)
+            group["lr"] = _lr(cfg, step, progress())
         image, recon, q = train_data.batch(cfg.batch_size, cfg.crop, gen)
-        loss = residual_bits(model(recon, q), image - recon) / image.numel()
+        loss = residual_bits(model, recon, q, image - recon) / image.numel()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -108,15 +117,16 @@ def train(
             window.clear()
             bar.update(LOG_EVERY)
             bar.set_postfix(bpsp=f"{running:.4f}")
+            if step % (20 * LOG_EVERY) == 0:
+                log(f"step {step}: train residual bpsp {running:.4f}, lr {_lr(cfg, step, progress()):.2e}, "
+                    f"{step / max(elapsed, 1e-9):.1f} steps/s")
         elapsed = time.perf_counter() - start
         if step % cfg.val_every == 0:
             log(f"step {step}: train {running:.4f}, val {evaluate(model, val_data)}")
         if step % cfg.checkpoint_every == 0:
             save()
-        if deadline and time.perf_counter() > deadline:
-            log(f"time budget reached at step {step}")
-            break
     bar.close()
+    log(f"stopped at step {step} after {elapsed:.0f} s")
     save()
     val = evaluate(model, val_data)
     log(f"final validation residual bpsp per Q: {val}")
