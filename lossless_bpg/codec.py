@@ -9,6 +9,7 @@ import numpy as np
 
 from .container import Header, LbpgFile, pack, pixel_checksum, unpack
 from .errors import ChecksumError, FormatError, LosslessBpgError, ModelMismatchError
+from .search import pattern_search
 from .lossy import LossyCodec, backend_name_from_id, get_lossy_codec
 from .residual import (
     LoadedModel,
@@ -56,28 +57,19 @@ def choose_q(
 ) -> tuple[int, dict[int, tuple[float, bytes, np.ndarray]]]:
     """Pattern search over integer Q (steps 4, 2, 1) for the smallest estimated total size.
 
-    The total is convex enough in Q in practice that this finds the best Q with 5-8 HEVC
-    encodes; every trial is kept so the winner's lossy payload is not encoded twice.
+    The total is close to convex in Q, so this finds the best Q with 5-8 HEVC encodes; every
+    trial is kept so the winner's lossy payload is not encoded twice.
     """
     lo, hi = max(lossy.q_min, Q_SEARCH_MIN), min(lossy.q_max, Q_SEARCH_MAX)
     trials: dict[int, tuple[float, bytes, np.ndarray]] = {}
 
     def cost(q: int) -> float:
-        if q not in trials:
-            trials[q] = _estimated_total_bits(image, q, lossy, model)
-            if progress:
-                progress(q, trials[q][0])
+        trials[q] = _estimated_total_bits(image, q, lossy, model)
+        if progress:
+            progress(q, trials[q][0])
         return trials[q][0]
 
-    best = min(max(start, lo), hi)
-    for step in (4, 2, 1):
-        moved = True
-        while moved:
-            moved = False
-            for cand in (best - step, best + step):
-                if lo <= cand <= hi and cost(cand) < cost(best):
-                    best, moved = cand, True
-                    break
+    best, _ = pattern_search(cost, start, lo, hi)
     return best, trials
 
 
@@ -117,7 +109,7 @@ def compress(
         residual_ranges=streams.ranges,
         checksum=pixel_checksum(image),
     )
-    data = pack(LbpgFile(header, lossy_payload, streams.streams))
+    data = pack(LbpgFile(header, lossy_payload, streams.streams, streams.scale_shifts))
     residual_bytes = sum(map(len, streams.streams))
     return CompressionResult(
         data=data,
@@ -154,7 +146,9 @@ def decompress(data: bytes, model: LoadedModel | None = None) -> tuple[np.ndarra
             f"{h.width}x{h.height}"
         )
     try:
-        residual = decode_residual(model.model, recon, h.q, ResidualStreams(h.residual_ranges, f.residual_streams))
+        residual = decode_residual(
+            model.model, recon, h.q, ResidualStreams(h.residual_ranges, f.residual_streams, f.scale_shifts)
+        )
     except LosslessBpgError:
         raise
     except Exception as exc:  # the arithmetic decoder fails in many ways on damaged input

@@ -58,14 +58,8 @@ class LbpgFile:
     header: Header
     lossy: bytes
     residual_streams: tuple[bytes, ...]
-
-    @property
-    def total_bytes(self) -> int:
-        return len(pack(self))
-
-    @property
-    def header_bytes(self) -> int:
-        return self.total_bytes - len(self.lossy) - sum(map(len, self.residual_streams))
+    #: Per residual stream, the signed log-scale shift the encoder fitted (see residual.layer).
+    scale_shifts: tuple[int, ...] = ()
 
 
 def pack(f: LbpgFile) -> bytes:
@@ -84,6 +78,9 @@ def pack(f: LbpgFile) -> bytes:
     out += write_varint(len(f.residual_streams))
     for s in sections:
         out += write_varint(len(s))
+    if len(f.scale_shifts) != len(f.residual_streams):
+        raise ValueError("one scale shift per residual stream")
+    out += bytes(v & 0xFF for v in f.scale_shifts)
     out += h.checksum
     payload = b"".join(sections)
     out += zlib.crc32(payload).to_bytes(4, "big")
@@ -124,6 +121,10 @@ def unpack(data: bytes) -> LbpgFile:
         for _ in range(1 + n_streams):
             n, pos = read_varint(data, pos)
             lengths.append(n)
+        if len(data) < pos + n_streams:
+            raise ValueError("data ends inside the scale shifts")
+        shifts = tuple(b - 256 if b >= 128 else b for b in data[pos : pos + n_streams])
+        pos += n_streams
     except ValueError as exc:
         raise FormatError(f"file is truncated or corrupted in its header ({exc})") from exc
     checksum = data[pos : pos + CHECKSUM_BYTES]
@@ -161,4 +162,4 @@ def unpack(data: bytes) -> LbpgFile:
         checksum=bytes(checksum),
         version=version,
     )
-    return LbpgFile(header, sections[0], tuple(sections[1:]))
+    return LbpgFile(header, sections[0], tuple(sections[1:]), shifts)

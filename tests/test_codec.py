@@ -88,4 +88,4 @@ def test_wrong_pixels_fail_the_checksum(model, rng):
 
     bad = dataclasses.replace(f.header, residual_ranges=((lo - 1, hi - 1),) + f.header.residual_ranges[1:])
     with pytest.raises(ChecksumError, match="do not match the checksum"):
-        decompress(pack(LbpgFile(bad, f.lossy, f.residual_streams)), model)
+        decompress(pack(LbpgFile(bad, f.lossy, f.residual_streams, f.scale_shifts)), model)

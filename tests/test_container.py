@@ -11,7 +11,7 @@ def _sample() -> LbpgFile:
         residual_ranges=((-40, 37), (-255, 255), (0, 0)),
         checksum=pixel_checksum(np.zeros((2, 2, 3), np.uint8)),
     )
-    return LbpgFile(header, b"lossy-bytes" * 5, (b"r" * 7, b"g" * 3, b""))
+    return LbpgFile(header, b"lossy-bytes" * 5, (b"r" * 7, b"g" * 3, b""), (-64, 5, 0))
 
 
 def test_pack_unpack_round_trip():

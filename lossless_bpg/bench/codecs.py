@@ -48,10 +48,14 @@ def _pil_decode(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def _pil_version() -> str:
-    import PIL
+def _pil_version(feature: str) -> Callable[[], str]:
+    def version() -> str:
+        import PIL
+        from PIL import features
 
-    return f"Pillow {PIL.__version__}"
+        return f"Pillow {PIL.__version__}, {feature} {features.version(feature)}"
+
+    return version
 
 
 # --- imagecodecs ------------------------------------------------------------------------------
@@ -206,22 +210,22 @@ def _registry() -> dict[str, BenchCodec]:
     c = [
         BenchCodec("lbpg", "hevc, Q searched", _lbpg_encode, _lbpg_decode, _lbpg_version, _lbpg_unavailable),
         BenchCodec("png", "Pillow optimize, level 9", _pil_encode("PNG", optimize=True, compress_level=9),
-                   _pil_decode, _pil_version),
+                   _pil_decode, _pil_version("zlib")),
         BenchCodec("optipng", "optipng -o7", _optipng_encode, _pil_decode,
                    _tool_version(["optipng", "-v"]), _tool_missing("optipng")),
         BenchCodec("webp", "lossless, method 6, quality 100 (-z 9)",
-                   _pil_encode("WEBP", lossless=True, quality=100, method=6), _pil_decode, _pil_version),
+                   _pil_encode("WEBP", lossless=True, quality=100, method=6), _pil_decode, _pil_version("webp")),
         BenchCodec("webp-default", "lossless, method 4, quality 75",
-                   _pil_encode("WEBP", lossless=True, quality=75, method=4), _pil_decode, _pil_version),
+                   _pil_encode("WEBP", lossless=True, quality=75, method=4), _pil_decode, _pil_version("webp")),
         BenchCodec("jpeg2000", "reversible 5/3 + RCT",
                    lambda im: _ic("jpeg2k_encode")(im, level=0, reversible=True, mct=True, codecformat="j2k"),
                    lambda b: _ic("jpeg2k_decode")(b), _ic_version("openjpeg"), _ic_unavailable("jpeg2k")),
         BenchCodec("jpegxl-e7", "lossless, effort 7 (default)",
                    lambda im: _ic("jpegxl_encode")(im, lossless=True, effort=7),
-                   lambda b: _ic("jpegxl_decode")(b), _ic_version("jxl"), _ic_unavailable("jpegxl")),
+                   lambda b: _ic("jpegxl_decode")(b), _ic_version("libjxl"), _ic_unavailable("jpegxl")),
         BenchCodec("jpegxl-e9", "lossless, effort 9",
                    lambda im: _ic("jpegxl_encode")(im, lossless=True, effort=9),
-                   lambda b: _ic("jpegxl_decode")(b), _ic_version("jxl"), _ic_unavailable("jpegxl")),
+                   lambda b: _ic("jpegxl_decode")(b), _ic_version("libjxl"), _ic_unavailable("jpegxl")),
         BenchCodec("jpegls", "CharLS, subtract-green colour transform",
                    lambda im: _ic("jpegls_encode")(_forward_rct(im), level=0),
                    lambda b: _inverse_rct(_ic("jpegls_decode")(b)), _ic_version("charls"),

@@ -22,17 +22,18 @@ class ResidualModelConfig:
     half_blocks: int = 1
     #: Logistic components per subpixel.
     mixtures: int = 5
-    #: 1: every residual conditioned on x~ only (RC). 4: the four pixels of each 2x2 block are
-    #: coded in four passes, each pass also conditioned on the residuals of the earlier passes
-    #: (spatial context with a decode cost of four cheap heads, not one step per pixel).
+    #: 1: every residual conditioned on x~ only (RC). 4 (16): the pixels of each 2x2 (4x4) block
+    #: are coded in 4 (16) passes, coarse to fine, each pass also conditioned on the residuals
+    #: of the earlier passes (spatial context at the cost of a few cheap heads, not one step
+    #: per pixel).
     context_steps: int = 1
     #: Width of the context convolution and of the per-pass heads (context_steps = 4).
     context_channels: int = 32
     head_channels: int = 64
 
     def __post_init__(self) -> None:
-        if self.context_steps not in (1, 4):
-            raise ValueError("context_steps must be 1 or 4")
+        if self.context_steps not in (1, 4, 16):
+            raise ValueError("context_steps must be 1, 4 or 16")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "ResidualModelConfig":

@@ -12,12 +12,17 @@ import torch
 
 from . import coder
 from .mixture import bits, integer_cdf, log_prob
-from .model import MixtureParams, ResidualModel, pad_to_multiple, pass_lattice
+from ..search import pattern_search
+from .model import MixtureParams, ResidualModel, pad_to_multiple, pass_extent, pass_lattice
 
 #: The model always runs with this many intra-op threads, on encode and on decode, whatever
 #: the caller set: CPU kernels may pick different reduction orders for different thread counts,
 #: and the CDFs must be bit-identical on both sides.
 MODEL_THREADS = 2
+#: Per-image adaptation (as RC): each stream's mixture log-scales are shifted by k / 32,
+#: k in [-SCALE_SHIFT_MAX, SCALE_SHIFT_MAX], chosen by the encoder and sent as one byte.
+SCALE_SHIFT_UNIT = 1.0 / 32.0
+SCALE_SHIFT_MAX = 64
 
 
 @contextlib.contextmanager
@@ -38,6 +43,8 @@ class ResidualStreams:
 
     ranges: tuple[tuple[int, int], ...]  # (lo, hi) per channel
     streams: tuple[bytes, ...]
+    #: Per stream, the log-scale shift the encoder fitted to this image, in SCALE_SHIFT_UNIT.
+    scale_shifts: tuple[int, ...] = ()
 
 
 def _chw(array: np.ndarray) -> torch.Tensor:
@@ -48,16 +55,6 @@ def _chw(array: np.ndarray) -> torch.Tensor:
 def _flat(t: torch.Tensor) -> torch.Tensor:
     """(1, K, h, w) -> (K, h*w), contiguous."""
     return t[0].reshape(t.shape[1], -1).contiguous()
-
-
-def _pass_extent(step: int, steps: int, height: int, width: int) -> tuple[int, int]:
-    """Rows and columns of the real (unpadded) image that pass ``step`` covers."""
-    if steps == 1:
-        return height, width
-    from .model import PASS_OFFSETS
-
-    dy, dx = PASS_OFFSETS[step]
-    return (height - dy + 1) // 2, (width - dx + 1) // 2
 
 
 class _Passes:
@@ -74,7 +71,7 @@ class _Passes:
 
     def __iter__(self):
         for step in range(self.model.steps):
-            h, w = _pass_extent(step, self.model.steps, self.height, self.width)
+            h, w = pass_extent(step, self.model.steps, self.height, self.width)
             if h == 0 or w == 0:
                 yield step, None, None
                 continue
@@ -86,18 +83,34 @@ class _Passes:
         self.canvas[..., : self.height, : self.width] = _chw(residual)
 
     @staticmethod
-    def channel_cdf(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int):
-        logits, means, log_scales = params.channel(c, target)
+    def channel_cdf(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int, shift: int):
+        logits, means, log_scales = _shifted(params, c, target, shift)
         return integer_cdf(_flat(logits), _flat(means), _flat(log_scales), lo, hi)
 
 
+def _shifted(params: MixtureParams, c: int, target: torch.Tensor, shift: int):
+    logits, means, log_scales = params.channel(c, target)
+    return logits, means, log_scales + shift * SCALE_SHIFT_UNIT
+
+
+def _fit_scale_shift(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int) -> int:
+    """The shift that minimises this stream's model code length on this image."""
+
+    def cost(shift: int) -> float:
+        return float(bits(log_prob(*_shifted(params, c, target, shift), target[:, c], lo, hi)))
+
+    best, _ = pattern_search(cost, 0, -SCALE_SHIFT_MAX, SCALE_SHIFT_MAX, steps=(8, 4, 2, 1))
+    return best
+
+
 def encode_residual(
-    model: ResidualModel, image: np.ndarray, recon: np.ndarray, q: int
+    model: ResidualModel, image: np.ndarray, recon: np.ndarray, q: int, adapt_scales: bool = True
 ) -> ResidualStreams:
-    """Code ``image - recon`` (both (H, W, 3) uint8) given the lossy reconstruction."""
+    """Code ``image - recon`` (both (H, W, 3) uint8) given the lossy reconstruction;
+    ``adapt_scales`` fits one log-scale shift per stream to this image."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
     ranges = tuple((int(residual[..., c].min()), int(residual[..., c].max())) for c in range(3))
-    streams = []
+    streams, shifts = [], []
     with deterministic_torch():
         passes = _Passes(model, recon, q)
         passes.fill(residual)
@@ -105,31 +118,34 @@ def encode_residual(
             for c, (lo, hi) in enumerate(ranges):
                 if params is None or lo == hi:
                     streams.append(b"")
+                    shifts.append(0)
                     continue
-                cdf = passes.channel_cdf(params, c, target, lo, hi)
+                shift = _fit_scale_shift(params, c, target, lo, hi) if adapt_scales else 0
+                cdf = passes.channel_cdf(params, c, target, lo, hi, shift)
                 symbols = (target[0, c].reshape(-1) - lo).to(torch.int16)
                 streams.append(coder.encode(cdf, symbols))
-    return ResidualStreams(ranges, tuple(streams))
+                shifts.append(shift)
+    return ResidualStreams(ranges, tuple(streams), tuple(shifts))
 
 
 def decode_residual(
     model: ResidualModel, recon: np.ndarray, q: int, layer: ResidualStreams
 ) -> np.ndarray:
     """Inverse of :func:`encode_residual`: returns the (H, W, 3) int16 residual."""
-    if len(layer.streams) != 3 * model.steps:
+    if len(layer.streams) != 3 * model.steps or len(layer.scale_shifts) != len(layer.streams):
         raise ValueError(f"expected {3 * model.steps} residual streams, found {len(layer.streams)}")
-    streams = iter(layer.streams)
+    streams, shifts = iter(layer.streams), iter(layer.scale_shifts)
     with deterministic_torch():
         passes = _Passes(model, recon, q)
         for _, params, target in passes:
             for c, (lo, hi) in enumerate(layer.ranges):
-                stream = next(streams)
+                stream, shift = next(streams), next(shifts)
                 if params is None:
                     continue
                 if lo == hi:
                     target[0, c] = lo
                     continue
-                cdf = passes.channel_cdf(params, c, target, lo, hi)
+                cdf = passes.channel_cdf(params, c, target, lo, hi, shift)
                 symbols = coder.decode(cdf, stream).to(torch.float32) + lo
                 # ``target`` is a view of the canvas: later passes see these residuals.
                 target[0, c] = symbols.view(target.shape[-2:])

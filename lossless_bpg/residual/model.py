@@ -4,9 +4,9 @@ mixture per subpixel, with R -> G -> B coupling of the means (as in L3C / RC).
 Cheap on a CPU by construction: a 2x2 pixel-unshuffled branch at half resolution and a trunk
 at quarter resolution compute features once per image. Then either
 - one head gives every pixel its parameters (``context_steps = 1``), or
-- four heads code the 2x2 block positions in four passes, (0,0), (1,1), (0,1), (1,0); pass s
-  also sees, through a 3x3 convolution, the residuals of passes < s in this and the
-  neighbouring blocks (``context_steps = 4``).
+- one head per pass codes one pixel position of every BxB block (B = 2: 4 passes, B = 4:
+  16 passes, coarse to fine); pass s also sees, through a 3x3 convolution at 1/B resolution,
+  the residuals of passes < s in its own and the neighbouring blocks.
 """
 
 from __future__ import annotations
@@ -24,8 +24,19 @@ Q_SCALE = 51.0
 #: Bounds on log-scales, in residual units (1 = one grey level).
 LOG_SCALE_MIN = -4.0
 LOG_SCALE_MAX = 6.0
-#: Pixel offsets (dy, dx) inside each 2x2 block, in coding order, for context_steps = 4.
-PASS_OFFSETS = ((0, 0), (1, 1), (0, 1), (1, 0))
+#: Pixel offsets (dy, dx) inside each BxB block in coding order, by number of passes.
+PASS_OFFSETS = {
+    1: ((0, 0),),
+    4: ((0, 0), (1, 1), (0, 1), (1, 0)),
+    16: (
+        (0, 0),
+        (2, 2),
+        (0, 2), (2, 0),
+        (1, 1), (3, 3), (1, 3), (3, 1),
+        (0, 1), (0, 3), (2, 1), (2, 3), (1, 0), (3, 0), (1, 2), (3, 2),
+    ),
+}
+BLOCK = {1: 1, 4: 2, 16: 4}
 
 
 class ResBlock(nn.Module):
@@ -84,12 +95,20 @@ def split_params(out: torch.Tensor, mixtures: int) -> MixtureParams:
 
 
 def pass_lattice(residual: torch.Tensor, step: int, steps: int) -> torch.Tensor:
-    """The residual subpixels pass ``step`` codes: all of them, or one position of each 2x2
-    block (a half-resolution view)."""
+    """The residual subpixels pass ``step`` codes: all of them, or one position of each BxB
+    block (a 1/B-resolution view)."""
     if steps == 1:
         return residual
-    dy, dx = PASS_OFFSETS[step]
-    return residual[..., dy::2, dx::2]
+    dy, dx = PASS_OFFSETS[steps][step]
+    b = BLOCK[steps]
+    return residual[..., dy::b, dx::b]
+
+
+def pass_extent(step: int, steps: int, height: int, width: int) -> tuple[int, int]:
+    """Rows and columns of a ``height`` x ``width`` image that pass ``step`` covers."""
+    dy, dx = PASS_OFFSETS[steps][step]
+    b = BLOCK[steps]
+    return (height - dy + b - 1) // b, (width - dx + b - 1) // b
 
 
 class ResidualModel(nn.Module):
@@ -104,20 +123,24 @@ class ResidualModel(nn.Module):
         self.stem = nn.Conv2d(4 * 3 + 1, ch, 3, padding=1)
         self.down = nn.Conv2d(4 * ch, cq, 1)
         self.trunk = nn.Sequential(*[ResBlock(cq) for _ in range(config.quarter_blocks)])
-        self.up = nn.Conv2d(cq, 4 * ch, 1)
-        self.half_blocks = nn.Sequential(*[ResBlock(ch) for _ in range(config.half_blocks)])
+        if config.context_steps != 16:  # B = 4 heads read the quarter-resolution trunk directly
+            self.up = nn.Conv2d(cq, 4 * ch, 1)
+            self.half_blocks = nn.Sequential(*[ResBlock(ch) for _ in range(config.half_blocks)])
         if config.context_steps == 1:
             self.head = nn.Conv2d(ch, 4 * self.params_per_pixel, 1)
         else:
             cc, hc = config.context_channels, config.head_channels
-            # Pass s sees the residuals of passes 0..s-1: 3 channels each, at half resolution.
+            # Heads work at 1/B resolution: on the half-resolution features (B = 2), or on the
+            # trunk's quarter-resolution features plus the 4x4-unshuffled x~ (B = 4).
+            fc = ch if config.context_steps == 4 else cq + 16 * 3
+            # Pass s sees the residuals of passes 0..s-1: 3 channels each, at 1/B resolution.
             self.context = nn.ModuleList(
                 [nn.Conv2d(3 * s, cc, 3, padding=1) for s in range(1, config.context_steps)]
             )
             self.heads = nn.ModuleList(
                 [
                     nn.Sequential(
-                        nn.Conv2d(ch + (cc if s else 0), hc, 1),
+                        nn.Conv2d(fc + (cc if s else 0), hc, 1),
                         nn.LeakyReLU(0.2),
                         nn.Conv2d(hc, hc, 1),
                         nn.LeakyReLU(0.2),
@@ -132,12 +155,15 @@ class ResidualModel(nn.Module):
         return self.config.context_steps
 
     def features(self, recon: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """Half-resolution features of the reconstruction (computed once per image)."""
+        """Features of the reconstruction at the heads' resolution (computed once per image)."""
         n, _, h, w = recon.shape
-        x = F.pixel_unshuffle(recon / 127.5 - 1.0, 2)
+        normed = recon / 127.5 - 1.0
+        x = F.pixel_unshuffle(normed, 2)
         qmap = (q.to(x.dtype) / Q_SCALE).view(n, 1, 1, 1).expand(n, 1, h // 2, w // 2)
         half = F.leaky_relu(self.stem(torch.cat([x, qmap], 1)), 0.2)
         quarter = self.trunk(self.down(F.pixel_unshuffle(half, 2)))
+        if self.steps == 16:
+            return torch.cat([F.leaky_relu(quarter, 0.2), F.pixel_unshuffle(normed, 4)], 1)
         half = self.half_blocks(half + F.pixel_shuffle(self.up(quarter), 2))
         return F.leaky_relu(half, 0.2)
 

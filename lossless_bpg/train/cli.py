@@ -27,13 +27,17 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--make-portable", type=Path, metavar="OUT",
                    help="write a small WebP subset of --pack to OUT (for a GPU machine) and stop")
     p.add_argument("--portable-mb", type=float, default=55.0, help="size cap for --make-portable")
+    p.add_argument("--init-from", type=Path, metavar="PT",
+                   help="start from the parameters of this weights file whose names and shapes match")
     p.add_argument("--export", metavar="NAME", help="write weights as NAME.pt/NAME.yaml")
     p.add_argument("--export-dir", type=Path, help="folder for --export (default: the package's weights/)")
 
 
 def run_train(args: argparse.Namespace) -> int:
     from .config import TrainConfig
-    from .prepare import prepare
+    import numpy as np
+
+    from .prepare import ensure_pack
 
     cfg = TrainConfig.from_yaml(args.config)
     if args.steps:
@@ -41,17 +45,18 @@ def run_train(args: argparse.Namespace) -> int:
     if "kodak" in str(args.data.resolve()).lower():
         print("error: refusing to train on the Kodak test set", file=sys.stderr)
         return 2
-    if not args.pack.exists():
-        if not args.data.is_dir():
+    portable = args.pack.exists() and "blob" in np.load(args.pack).files
+    if not portable:
+        if not args.data.is_dir() and not args.pack.exists():
             print(f"error: training data folder {args.data} not found", file=sys.stderr)
             return 1
-        prepare(args.data, args.pack, cfg.qs, workers=args.workers, limit=args.limit)
+        ensure_pack(args.data, args.pack, cfg.qs, workers=args.workers, limit=args.limit)
     if args.prepare_only:
         return 0
     if args.make_portable:
         from .portable import make_portable
 
-        info = make_portable(args.pack, args.make_portable, args.portable_mb, cfg.val_fraction, cfg.seed)
+        info = make_portable(args.pack, args.make_portable, args.portable_mb, cfg.val_fraction, cfg.seed, cfg.qs)
         print(f"wrote {args.make_portable}: {info['images']} images, {info['bytes'] / 1e6:.1f} MB")
         return 0
 
@@ -60,7 +65,8 @@ def run_train(args: argparse.Namespace) -> int:
     from ..residual.weights import WEIGHTS_DIR, save_model
     from .loop import train
 
-    result = train(cfg, args.pack, args.checkpoint, device=args.device, max_minutes=args.minutes)
+    result = train(cfg, args.pack, args.checkpoint, device=args.device, max_minutes=args.minutes,
+                   init_from=args.init_from)
     if args.export:
         meta = {
             "training": {
@@ -68,6 +74,7 @@ def run_train(args: argparse.Namespace) -> int:
                 "pack": str(args.pack),
                 "command": "python -m lossless_bpg " + " ".join(sys.argv[1:]),
                 "config": cfg.to_dict(),
+                "init_from": str(args.init_from) if args.init_from else None,
                 "steps": result.steps,
                 "seconds": round(result.seconds, 1),
                 "device": result.device if result.device == "cpu" else torch.cuda.get_device_name(0),

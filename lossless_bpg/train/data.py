@@ -17,18 +17,26 @@ import torch
 from .prepare import is_validation
 
 
-def read_pack(path: str | Path) -> dict[str, np.ndarray]:
-    """``images`` (N,H,W,3), ``recs`` (N,R,H,W,3), ``qs`` (N,R) and ``names`` (N,)."""
+def read_pack(path: str | Path, qs: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
+    """``images`` (N,H,W,3), ``recs`` (N,R,H,W,3), ``qs`` (N,R) and ``names`` (N,), keeping only
+    reconstructions at ``qs`` when given."""
     with np.load(path) as pack:
         if "blob" in pack:
             from .portable import unpack_portable
 
-            return unpack_portable(pack)
-        qs = pack["qs"].astype(np.int64)
+            out = unpack_portable(pack)
+            if qs is not None:
+                keep = np.isin(out["qs"][:, 0], qs)
+                out = {k: v[keep] for k, v in out.items()}
+            return out
+        pack_qs = pack["qs"].astype(np.int64)
+        sel = np.arange(len(pack_qs)) if qs is None else np.flatnonzero(np.isin(pack_qs, qs))
+        if len(sel) == 0:
+            raise ValueError(f"{path} holds none of the Qs {qs}")
         return {
             "images": pack["images"],
-            "recs": pack["recs"],
-            "qs": np.broadcast_to(qs, (len(pack["names"]), len(qs))).copy(),
+            "recs": pack["recs"][:, sel],
+            "qs": np.broadcast_to(pack_qs[sel], (len(pack["names"]), len(sel))).copy(),
             "names": pack["names"],
         }
 

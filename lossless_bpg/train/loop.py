@@ -57,18 +57,25 @@ def train(
     device: str | None = None,
     max_minutes: float | None = None,
     log=print,
+    init_from: Path | None = None,
 ) -> TrainResult:
     """Train (or resume from ``checkpoint``) until ``cfg.steps`` or ``max_minutes`` of wall time,
     whichever comes first; the learning-rate schedule follows whichever is nearer its end, so
     a time-limited run still finishes its decay."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(cfg.seed)
-    pack = read_pack(pack_path)
+    pack = read_pack(pack_path, cfg.qs)
     train_data = PackedData(pack, dev, cfg.val_fraction, "train")
     val_data = PackedData(pack, dev, cfg.val_fraction, "val")
     del pack
     log(f"training on {dev}: {len(train_data)} train / {len(val_data)} validation images")
     model = ResidualModel(cfg.model).to(dev)
+    if init_from is not None and not checkpoint.exists():
+        source = torch.load(init_from, map_location="cpu", weights_only=True)
+        own = model.state_dict()
+        matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(matched, strict=False)
+        log(f"initialised {len(matched)}/{len(own)} tensors from {init_from}")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     step, elapsed = 0, 0.0

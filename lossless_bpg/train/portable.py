@@ -28,11 +28,12 @@ def _unwebp(data: bytes) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def make_portable(full_pack: Path, out: Path, max_mb: float, val_fraction: float, seed: int = 0) -> dict:
+def make_portable(full_pack: Path, out: Path, max_mb: float, val_fraction: float, seed: int = 0,
+                  qs: tuple[int, ...] | None = None) -> dict:
     """Take images in a seeded random order, each with one Q (cycling through the pack's Qs),
     until the file would exceed ``max_mb``. Every validation image is kept first, so the
     validation split is the same as the full pack's."""
-    pack = read_pack(full_pack)
+    pack = read_pack(full_pack, qs)
     names = [str(n) for n in pack["names"]]
     n_q = pack["qs"].shape[1]
     rng = np.random.default_rng(seed)

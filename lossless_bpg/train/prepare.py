@@ -62,3 +62,42 @@ def prepare(
         names=np.asarray([p.name for p in paths]),
     )
     return out_path
+
+
+def pack_qs(path: Path) -> tuple[int, ...]:
+    with np.load(path) as pack:
+        return tuple(int(q) for q in pack["qs"])
+
+
+def merge_packs(paths: list[Path], out_path: Path) -> Path:
+    """One pack holding every Q of ``paths`` (same images, in the same order)."""
+    packs = [np.load(p) for p in paths]
+    try:
+        names = packs[0]["names"]
+        if any(not np.array_equal(p["names"], names) for p in packs[1:]):
+            raise ValueError("packs hold different images; cannot merge")
+        qs = np.concatenate([p["qs"] for p in packs])
+        order = np.argsort(qs, kind="stable")
+        recs = np.concatenate([p["recs"] for p in packs], axis=1)[:, order]
+        tmp = out_path.with_name(out_path.stem + ".partial.npz")
+        np.savez(tmp, images=packs[0]["images"], recs=recs, qs=qs[order], names=names)
+    finally:
+        for p in packs:
+            p.close()
+    tmp.replace(out_path)
+    return out_path
+
+
+def ensure_pack(image_dir: Path, pack_path: Path, qs: tuple[int, ...], workers: int = 2,
+                limit: int | None = None) -> Path:
+    """Make ``pack_path`` hold reconstructions at every Q in ``qs``, computing only those
+    it lacks."""
+    if not pack_path.exists():
+        return prepare(image_dir, pack_path, qs, workers, limit)
+    missing = tuple(q for q in qs if q not in pack_qs(pack_path))
+    if missing:
+        extra = pack_path.with_name(pack_path.stem + ".extra.npz")
+        prepare(image_dir, extra, missing, workers, limit)
+        merge_packs([pack_path, extra], pack_path)
+        extra.unlink()
+    return pack_path
