@@ -29,16 +29,17 @@ def _unwebp(data: bytes) -> np.ndarray:
 
 
 def make_portable(full_pack: Path, out: Path, max_mb: float, val_fraction: float, seed: int = 0,
-                  qs: tuple[int, ...] | None = None) -> dict:
+                  qs: tuple[int, ...] | None = None, max_val: int = 24) -> dict:
     """Take images in a seeded random order, each with one Q (cycling through the pack's Qs),
-    until the file would exceed ``max_mb``. Every validation image is kept first, so the
-    validation split is the same as the full pack's."""
+    until the file would exceed ``max_mb``. Up to ``max_val`` images of the validation split
+    come first (validation images never enter the training split)."""
     pack = read_pack(full_pack, qs)
     names = [str(n) for n in pack["names"]]
     n_q = pack["qs"].shape[1]
     rng = np.random.default_rng(seed)
     order = list(rng.permutation(len(names)))
-    order.sort(key=lambda i: not is_validation(names[i], val_fraction))
+    val = [i for i in order if is_validation(names[i], val_fraction)][:max_val]
+    order = val + [i for i in order if not is_validation(names[i], val_fraction)]
     blobs, offsets, qs, kept, used = [], [0], [], [], 0
     for k, i in enumerate(order):
         j = k % n_q
