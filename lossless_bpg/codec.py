@@ -52,15 +52,19 @@ def choose_q(
     image: np.ndarray,
     lossy: LossyCodec,
     model: LoadedModel,
-    start: int = Q_START,
+    start: int | None = None,
     progress: Callable[[int, float], None] | None = None,
 ) -> tuple[int, dict[int, tuple[float, bytes, np.ndarray]]]:
-    """Pattern search over integer Q (steps 4, 2, 1) for the smallest estimated total size.
+    """Pattern search over integer Q (steps 4, 2, 1) for the smallest estimated total size,
+    inside the Q range the model was trained on, from the model's preferred Q (or ``start``).
 
     The total is close to convex in Q, so this finds the best Q with 5-8 HEVC encodes; every
     trial is kept so the winner's lossy payload is not encoded twice.
     """
-    lo, hi = max(lossy.q_min, Q_SEARCH_MIN), min(lossy.q_max, Q_SEARCH_MAX)
+    q_lo, q_hi = model.q_range or (Q_SEARCH_MIN, Q_SEARCH_MAX)
+    lo, hi = max(lossy.q_min, q_lo), min(lossy.q_max, q_hi)
+    if start is None:
+        start = Q_START if model.q_start is None else model.q_start
     trials: dict[int, tuple[float, bytes, np.ndarray]] = {}
 
     def cost(q: int) -> float:

@@ -24,6 +24,10 @@ class LoadedModel:
     name: str
     model: ResidualModel
     model_id: bytes  # MODEL_ID_BYTES long
+    #: Lossy-layer Q values the model was trained on (None: unknown); the Q search stays inside.
+    q_range: tuple[int, int] | None = None
+    #: Where the Q search starts: the Q that minimised the total on the validation split.
+    q_start: int | None = None
 
     @property
     def model_id_hex(self) -> str:
@@ -41,9 +45,13 @@ def model_id(model: ResidualModel) -> bytes:
     return h.digest()[:MODEL_ID_BYTES]
 
 
-def wrap(name: str, model: ResidualModel) -> LoadedModel:
+def wrap(name: str, model: ResidualModel, meta: dict | None = None) -> LoadedModel:
+    """A model ready for coding; ``meta`` is its YAML (training Qs, preferred starting Q)."""
     model.eval()
-    return LoadedModel(name, model, model_id(model))
+    meta = meta or {}
+    qs = meta.get("training", {}).get("config", {}).get("qs")
+    q_start = meta.get("coding", {}).get("q_start")
+    return LoadedModel(name, model, model_id(model), (min(qs), max(qs)) if qs else None, q_start)
 
 
 def save_model(model: ResidualModel, directory: Path, name: str, extra: dict | None = None) -> Path:
@@ -73,9 +81,10 @@ def load_model(name: str = DEFAULT_MODEL, directory: Path = WEIGHTS_DIR) -> Load
             f"residual model {name!r} not found in {directory}; available: "
             f"{', '.join(available_models(directory)) or 'none'}"
         )
-    model = ResidualModel(ResidualModelConfig.from_yaml(config_path))
+    meta = yaml.safe_load(config_path.read_text()) or {}
+    model = ResidualModel(ResidualModelConfig.from_dict(meta.get("model", {})))
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return wrap(name, model)
+    return wrap(name, model, meta)
 
 
 def find_model_by_id(wanted: bytes, directory: Path = WEIGHTS_DIR) -> LoadedModel:

@@ -31,6 +31,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="start from the parameters of this weights file whose names and shapes match")
     p.add_argument("--export", metavar="NAME", help="write weights as NAME.pt/NAME.yaml")
     p.add_argument("--export-dir", type=Path, help="folder for --export (default: the package's weights/)")
+    p.add_argument("--calibrate", metavar="NAME",
+                   help="measure model NAME (in --export-dir) on the validation split, record its "
+                        "starting Q, and stop")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -45,6 +48,16 @@ def run_train(args: argparse.Namespace) -> int:
     if "kodak" in str(args.data.resolve()).lower():
         print("error: refusing to train on the Kodak test set", file=sys.stderr)
         return 2
+    if args.calibrate:
+        from ..residual.weights import WEIGHTS_DIR
+        from .calibrate import calibrate
+
+        coding = calibrate(args.export_dir or WEIGHTS_DIR, args.calibrate, args.data, cfg.val_fraction, args.limit)
+        for q, row in coding["validation"].items():
+            print(f"Q {q:2d}: lossy {row['lossy_bpsp']:.4f} + residual {row['residual_bpsp']:.4f} "
+                  f"= {row['total_bpsp']:.4f} bpsp")
+        print(f"q_start = {coding['q_start']}")
+        return 0
     portable = args.pack.exists() and "blob" in np.load(args.pack).files
     if not portable:
         if not args.data.is_dir() and not args.pack.exists():

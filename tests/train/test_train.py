@@ -54,3 +54,16 @@ def test_portable_pack_trains_the_same_way(packed):
 
 def test_refuses_to_train_on_kodak(tmp_path):
     assert main(["train", "--data", str(tmp_path / "kodak"), "--pack", str(tmp_path / "p.npz")]) == 2
+
+
+def test_calibration_records_the_best_validation_q(packed, train_dir):
+    d, cfg, pack = packed
+    ckpt = d / "ck3.pt"
+    assert main(["train", "--config", str(cfg), "--pack", str(pack), "--checkpoint", str(ckpt),
+                 "--steps", "2", "--export", "cal", "--export-dir", str(d)]) == 0
+    assert main(["train", "--config", str(cfg), "--data", str(train_dir), "--calibrate", "cal",
+                 "--export-dir", str(d), "--limit", "2"]) == 0
+    coding = yaml.safe_load((d / "cal.yaml").read_text())["coding"]
+    totals = {q: row["total_bpsp"] for q, row in coding["validation"].items()}
+    assert set(totals) == {24, 32} and coding["q_start"] == min(totals, key=totals.get)
+    assert load_model("cal", d).q_start == coding["q_start"]
