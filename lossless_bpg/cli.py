@@ -99,7 +99,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
                 raise LosslessBpgError(f"{dst} exists; use --force to overwrite it")
             image, greyscale = load_image(src)
             t0 = time.perf_counter()
-            result = compress(image, model, backend=args.backend, quality=args.quality, greyscale=greyscale)
+            result = compress(image, model, backend=args.backend, quality=args.quality,
+                              greyscale=greyscale, effort=args.effort)
             enc_s = time.perf_counter() - t0
             dec_s = float("nan")
             if args.verify:
@@ -208,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output folder (default: beside each input)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("-q", "--quality", type=int, help="force the lossy layer's Q (default: searched per image)")
+    p.add_argument("-e", "--effort", type=int, choices=(1, 2, 3), default=2,
+                   help="Q search effort: 1 = model's usual Q (fastest), 2 = default, 3 = widest")
     p.add_argument("--backend", default="hevc", help="lossy backend: hevc (default) or bpg")
     p.add_argument("--model", default="default", help="residual model name or .pt path")
     p.add_argument("--verify", action="store_true", help="decode each file again and compare pixels")

@@ -20,10 +20,14 @@ from .residual import (
     find_model_by_id,
 )
 
-#: Where the Q search starts and the range it may move in (HEVC QP units).
+#: Where the Q search starts and the range it may move in (HEVC QP units), for a model whose
+#: metadata does not say.
 Q_START = 24
 Q_SEARCH_MIN = 8
 Q_SEARCH_MAX = 44
+#: Encoder effort -> pattern-search steps over Q (effort 1 takes the model's starting Q).
+EFFORT_STEPS = {1: (), 2: (2, 1), 3: (4, 2, 1)}
+DEFAULT_EFFORT = 2
 
 
 @dataclass
@@ -54,9 +58,11 @@ def choose_q(
     model: LoadedModel,
     start: int | None = None,
     progress: Callable[[int, float], None] | None = None,
+    effort: int = DEFAULT_EFFORT,
 ) -> tuple[int, dict[int, tuple[float, bytes, np.ndarray]]]:
-    """Pattern search over integer Q (steps 4, 2, 1) for the smallest estimated total size,
-    inside the Q range the model was trained on, from the model's preferred Q (or ``start``).
+    """Pattern search over integer Q for the smallest estimated total size, inside the Q range
+    the model was trained on, from the model's preferred Q (or ``start``); ``effort`` picks the
+    steps (see EFFORT_STEPS).
 
     The total is close to convex in Q, so this finds the best Q with 5-8 HEVC encodes; every
     trial is kept so the winner's lossy payload is not encoded twice.
@@ -73,7 +79,7 @@ def choose_q(
             progress(q, trials[q][0])
         return trials[q][0]
 
-    best, _ = pattern_search(cost, start, lo, hi)
+    best, _ = pattern_search(cost, start, lo, hi, EFFORT_STEPS[effort])
     return best, trials
 
 
@@ -84,22 +90,25 @@ def compress(
     quality: int | None = None,
     greyscale: bool = False,
     progress: Callable[[int, float], None] | None = None,
+    effort: int = DEFAULT_EFFORT,
 ) -> CompressionResult:
     """Losslessly compress an (H, W, 3) uint8 RGB image.
 
-    ``quality`` forces the lossy layer's Q; otherwise Q is searched per image. ``greyscale``
+    ``quality`` forces the lossy layer's Q; otherwise Q is searched per image with ``effort``
+    1 (no search), 2 or 3 (wider search, slower encode). ``greyscale``
     records that the source had one channel (all three equal) so decode can give it back.
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("image must be (H, W, 3) uint8")
     lossy = get_lossy_codec(backend)
     if quality is None:
-        q, trials = choose_q(image, lossy, model, progress=progress)
-        _, lossy_payload, recon = trials[q]
-        q_trials = {k: v[0] for k, v in trials.items()}
+        q, trials = choose_q(image, lossy, model, progress=progress, effort=effort)
     else:
         lossy.check_q(quality)
-        q, q_trials = quality, {}
+        q, trials = quality, {}
+    if q in trials:
+        _, lossy_payload, recon = trials[q]
+    else:  # forced Q, or effort 1 (nothing to compare)
         lossy_payload = lossy.encode(image, q)
         recon = lossy.decode(lossy_payload)
     streams = encode_residual(model.model, image, recon, q)
@@ -121,7 +130,7 @@ def compress(
         lossy_bytes=len(lossy_payload),
         residual_bytes=residual_bytes,
         header_bytes=len(data) - len(lossy_payload) - residual_bytes,
-        q_trials=q_trials,
+        q_trials={k: v[0] for k, v in trials.items()},
     )
 
 

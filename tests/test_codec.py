@@ -89,3 +89,17 @@ def test_wrong_pixels_fail_the_checksum(model, rng):
     bad = dataclasses.replace(f.header, residual_ranges=((lo - 1, hi - 1),) + f.header.residual_ranges[1:])
     with pytest.raises(ChecksumError, match="do not match the checksum"):
         decompress(pack(LbpgFile(bad, f.lossy, f.residual_streams, f.scale_shifts)), model)
+
+
+def test_effort_1_takes_the_models_q_without_search(model, rng):
+    result, header = _round_trip(model, _synthetic("33x65", rng), effort=1)
+    assert header.q == (model.q_start or 24) and not result.q_trials
+
+
+@pytest.mark.parametrize("effort,first_step", [(2, 2), (3, 4)])
+def test_higher_effort_searches_wider(model, rng, effort, first_step):
+    result, header = _round_trip(model, _synthetic("33x65", rng), effort=effort)
+    start = model.q_start or 24
+    assert start in result.q_trials
+    assert {start - first_step, start + first_step} & set(result.q_trials)
+    assert header.q == min(result.q_trials, key=result.q_trials.get)
