@@ -5,7 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def draw_all(rows: list[dict], summary: list[dict], out: Path) -> list[Path]:
+    """bpsp per image per codec, this codec's rate split, and bpsp versus time."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,10 +35,7 @@ def draw_all(rows: list[dict], summary: list[dict], out: Path) -> list[Path]:
     ax.set_title("Lossless rate per image")
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    paths.append(out / "bpsp_per_image.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_save(fig, out / "bpsp_per_image.png"))
 
     ours = [r for r in ok if r["codec"] == "lbpg" and r.get("lossy_bytes") is not None]
     if ours:
@@ -43,10 +50,7 @@ def draw_all(rows: list[dict], summary: list[dict], out: Path) -> list[Path]:
         ax.set_ylabel("bits per subpixel")
         ax.set_title("lossless_bpg rate split per image")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        paths.append(out / "rate_split.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        paths.append(_save(fig, out / "rate_split.png"))
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for e in summary:
@@ -59,8 +63,5 @@ def draw_all(rows: list[dict], summary: list[dict], out: Path) -> list[Path]:
     ax.set_ylabel("mean bits per subpixel")
     ax.set_title("Rate versus time")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    paths.append(out / "bpsp_vs_time.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_save(fig, out / "bpsp_vs_time.png"))
     return paths

@@ -88,3 +88,13 @@ def test_this_codec_and_plots(images, tmp_path):
     assert int(ours["lossy_bytes"]) + int(ours["residual_bytes"]) < int(ours["bytes"])
     for name in ("bpsp_per_image.png", "rate_split.png", "bpsp_vs_time.png"):
         assert (out / name).stat().st_size > 1000
+
+
+def test_parallel_workers_give_the_same_sizes(images, tmp_path):
+    assert _bench(images, tmp_path / "one", "png,jpegls", "--no-cache") == 0
+    assert _bench(images, tmp_path / "two", "png,jpegls", "--no-cache", "--workers", "2") == 0
+    sizes = [
+        {(r["image"], r["codec"]): r["bytes"] for r in csv.DictReader(open(tmp_path / d / "results.csv"))}
+        for d in ("one", "two")
+    ]
+    assert sizes[0] == sizes[1] and len(sizes[0]) == 4
