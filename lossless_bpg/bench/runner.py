@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import multiprocessing
 import statistics
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -149,7 +150,9 @@ def run_bench(args: argparse.Namespace) -> int:
             bar.update(1)
 
         if args.workers > 1:
-            with ProcessPoolExecutor(args.workers) as pool:
+            # spawn, not fork: a forked child of a process that has run torch's thread pool
+            # can deadlock inside it.
+            with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
                 futures = [pool.submit(_job, str(p), n) for p, n in todo]
                 for fut in as_completed(futures):
                     record(fut.result())
