@@ -110,7 +110,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
                 if not np.array_equal(decoded, image):
                     raise LosslessBpgError(f"{src}: verification failed (decoded pixels differ)")
             write_bytes_atomic(dst, result.data, force=args.force)
-        except (LosslessBpgError, OSError) as exc:
+        except (LosslessBpgError, OSError, ValueError) as exc:
             failures += 1
             _error(str(exc))
             continue

@@ -140,3 +140,9 @@ def test_unavailable_backend_is_an_error(photo, capsys, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     assert main(["compress", str(src), "--backend", "bpg", "-q", "30", "--quiet"]) == 1
     assert "bpgenc" in capsys.readouterr().err
+
+
+def test_quality_outside_the_range_is_an_error(photo, capsys):
+    src, _ = photo
+    assert main(["compress", str(src), "-q", "60", "--quiet"]) == 1
+    assert "quality 60 outside [0, 51]" in capsys.readouterr().err

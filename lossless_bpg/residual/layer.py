@@ -1,6 +1,6 @@
-"""The residual layer: code r = x - x~ pass by pass (one pass, or the four positions of each
-2x2 block) and, inside a pass, channel by channel (R, G, B), with the mixture the model predicts
-from x~ and from the residuals already coded."""
+"""The residual layer: code r = x - x~ pass by pass (one pass, or one pixel position of every
+BxB block per pass) and, inside a pass, channel by channel (R, G, B), with the mixture the model
+predicts from x~ and from the residuals already coded."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..search import pattern_search
 from . import coder
 from .mixture import bits, integer_cdf, log_prob
-from ..search import pattern_search
 from .model import MixtureParams, ResidualModel, pad_to_multiple, pass_extent, pass_lattice
 
 #: The model always runs with this many intra-op threads, on encode and on decode, whatever
@@ -72,12 +72,12 @@ class _Passes:
     def __iter__(self):
         for step in range(self.model.steps):
             h, w = pass_extent(step, self.model.steps, self.height, self.width)
-            if h == 0 or w == 0:
-                yield step, None, None
+            if h == 0 or w == 0:  # e.g. odd rows of a one-row image
+                yield None, None
                 continue
             params = self.model.pass_params(self.features, step, self.canvas).crop(h, w)
             target = pass_lattice(self.canvas, step, self.model.steps)[..., :h, :w]
-            yield step, params, target
+            yield params, target
 
     def fill(self, residual: np.ndarray) -> None:
         self.canvas[..., : self.height, : self.width] = _chw(residual)
@@ -93,13 +93,17 @@ def _shifted(params: MixtureParams, c: int, target: torch.Tensor, shift: int):
     return logits, means, log_scales + shift * SCALE_SHIFT_UNIT
 
 
+def _stream_bits(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int, shift: int = 0) -> float:
+    """Model code length of channel ``c`` of a pass, in bits."""
+    return float(bits(log_prob(*_shifted(params, c, target, shift), target[:, c], lo, hi)))
+
+
 def _fit_scale_shift(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int) -> int:
     """The shift that minimises this stream's model code length on this image."""
-
-    def cost(shift: int) -> float:
-        return float(bits(log_prob(*_shifted(params, c, target, shift), target[:, c], lo, hi)))
-
-    best, _ = pattern_search(cost, 0, -SCALE_SHIFT_MAX, SCALE_SHIFT_MAX, steps=(8, 4, 2, 1))
+    best, _ = pattern_search(
+        lambda shift: _stream_bits(params, c, target, lo, hi, shift),
+        0, -SCALE_SHIFT_MAX, SCALE_SHIFT_MAX, steps=(8, 4, 2, 1),
+    )
     return best
 
 
@@ -114,7 +118,7 @@ def encode_residual(
     with deterministic_torch():
         passes = _Passes(model, recon, q)
         passes.fill(residual)
-        for _, params, target in passes:
+        for params, target in passes:
             for c, (lo, hi) in enumerate(ranges):
                 if params is None or lo == hi:
                     streams.append(b"")
@@ -137,7 +141,7 @@ def decode_residual(
     streams, shifts = iter(layer.streams), iter(layer.scale_shifts)
     with deterministic_torch():
         passes = _Passes(model, recon, q)
-        for _, params, target in passes:
+        for params, target in passes:
             for c, (lo, hi) in enumerate(layer.ranges):
                 stream, shift = next(streams), next(shifts)
                 if params is None:
@@ -158,17 +162,14 @@ def residual_bits(
     recon: torch.Tensor,
     q: torch.Tensor,
     residual: torch.Tensor,
-    ranges: list[tuple[float, float]] | None = None,
 ) -> torch.Tensor:
     """Bits the model assigns to ``residual`` (N, 3, H, W; H, W multiples of 4), teacher-forced
-    through every pass; the tails beyond ``ranges`` (default: the whole 8-bit range) fold into
-    the end symbols, as coding does."""
+    through every pass, over the whole 8-bit residual range (the training loss)."""
     total = residual.new_zeros(())
     for step, params in enumerate(model(recon, q, residual)):
         target = pass_lattice(residual, step, model.steps)
         for c in range(3):
-            lo, hi = ranges[c] if ranges else (-255.0, 255.0)
-            total = total + bits(log_prob(*params.channel(c, target), target[:, c], lo, hi))
+            total = total + bits(log_prob(*params.channel(c, target), target[:, c]))
     return total
 
 
@@ -180,11 +181,11 @@ def estimate_bits(model: ResidualModel, image: np.ndarray, recon: np.ndarray, q:
     with deterministic_torch():
         passes = _Passes(model, recon, q)
         passes.fill(residual)
-        for _, params, target in passes:
+        for params, target in passes:
             if params is None:
                 continue
             for c, (lo, hi) in enumerate(ranges):
                 if lo == hi:
                     continue  # a constant channel is not coded at all
-                total += float(bits(log_prob(*params.channel(c, target), target[:, c], lo, hi)))
+                total += _stream_bits(params, c, target, lo, hi)
     return total
