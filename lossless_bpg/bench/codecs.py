@@ -238,4 +238,4 @@ def _registry() -> dict[str, BenchCodec]:
 
 
 CODECS = _registry()
-DEFAULT_CODECS = ("lbpg", "png", "webp", "jpeg2000", "jpegxl-e7", "jpegxl-e9", "jpegls", "flif", "bpg-lossless", "optipng")
+DEFAULT_CODECS = ("lbpg", "png", "webp", "webp-default", "jpeg2000", "jpegxl-e7", "jpegxl-e9", "jpegls", "flif", "bpg-lossless", "optipng")
