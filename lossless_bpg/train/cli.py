@@ -10,7 +10,7 @@ from pathlib import Path
 
 DEFAULT_DATA = Path("../shared/datasets/train")
 DEFAULT_PACK = Path("data/train_pack.npz")
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "context4.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "context16.yaml"
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,7 +58,10 @@ def run_train(args: argparse.Namespace) -> int:
                   f"= {row['total_bpsp']:.4f} bpsp")
         print(f"q_start = {coding['q_start']}")
         return 0
-    portable = args.pack.exists() and "blob" in np.load(args.pack).files
+    portable = False
+    if args.pack.exists():
+        with np.load(args.pack) as existing:
+            portable = "blob" in existing.files
     if not portable:
         if not args.data.is_dir() and not args.pack.exists():
             print(f"error: training data folder {args.data} not found", file=sys.stderr)
