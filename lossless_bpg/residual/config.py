@@ -27,7 +27,7 @@ class ResidualModelConfig:
     #: of the earlier passes (spatial context at the cost of a few cheap heads, not one step
     #: per pixel).
     context_steps: int = 1
-    #: Width of the context convolution and of the per-pass heads (context_steps = 4).
+    #: Width of the context convolution and of the per-pass heads (context_steps 4 or 16).
     context_channels: int = 32
     head_channels: int = 64
 

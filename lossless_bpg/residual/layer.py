@@ -82,15 +82,16 @@ class _Passes:
     def fill(self, residual: np.ndarray) -> None:
         self.canvas[..., : self.height, : self.width] = _chw(residual)
 
-    @staticmethod
-    def channel_cdf(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int, shift: int):
-        logits, means, log_scales = _shifted(params, c, target, shift)
-        return integer_cdf(_flat(logits), _flat(means), _flat(log_scales), lo, hi)
-
 
 def _shifted(params: MixtureParams, c: int, target: torch.Tensor, shift: int):
     logits, means, log_scales = params.channel(c, target)
     return logits, means, log_scales + shift * SCALE_SHIFT_UNIT
+
+
+def _channel_cdf(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int, shift: int):
+    """Integer CDFs of channel ``c`` of a pass, identical on encoder and decoder."""
+    logits, means, log_scales = _shifted(params, c, target, shift)
+    return integer_cdf(_flat(logits), _flat(means), _flat(log_scales), lo, hi)
 
 
 def _stream_bits(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int, shift: int = 0) -> float:
@@ -125,7 +126,7 @@ def encode_residual(
                     shifts.append(0)
                     continue
                 shift = _fit_scale_shift(params, c, target, lo, hi) if adapt_scales else 0
-                cdf = passes.channel_cdf(params, c, target, lo, hi, shift)
+                cdf = _channel_cdf(params, c, target, lo, hi, shift)
                 symbols = (target[0, c].reshape(-1) - lo).to(torch.int16)
                 streams.append(coder.encode(cdf, symbols))
                 shifts.append(shift)
@@ -149,7 +150,7 @@ def decode_residual(
                 if lo == hi:
                     target[0, c] = lo
                     continue
-                cdf = passes.channel_cdf(params, c, target, lo, hi, shift)
+                cdf = _channel_cdf(params, c, target, lo, hi, shift)
                 symbols = coder.decode(cdf, stream).to(torch.float32) + lo
                 # ``target`` is a view of the canvas: later passes see these residuals.
                 target[0, c] = symbols.view(target.shape[-2:])
