@@ -166,7 +166,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         except LosslessBpgError:
             backend = f"unknown ({h.backend_id})"
         sub = h.width * h.height * 3
-        res = sum(map(len, f.residual_streams))
+        escapes = sum(map(len, f.escape_streams))
+        res = sum(map(len, f.residual_streams)) + escapes
         print(f"{src}")
         print(f"  container version  {h.version}")
         print(f"  image              {h.width}x{h.height} {'greyscale' if h.greyscale else 'RGB'}")
@@ -176,10 +177,12 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  pixel checksum     {h.checksum.hex()}")
         print(f"  total              {len(data)} bytes, {8 * len(data) / sub:.4f} bpsp")
         print(f"    lossy layer      {len(f.lossy)} bytes, {8 * len(f.lossy) / sub:.4f} bpsp")
-        per_channel = [sum(len(x) for x in f.residual_streams[c::3]) for c in range(3)]
+        per_channel = [
+            sum(len(x) for x in f.residual_streams[c::3] + f.escape_streams[c::3]) for c in range(3)
+        ]
         print(f"    residual layer   {res} bytes, {8 * res / sub:.4f} bpsp "
               f"(R {per_channel[0]}, G {per_channel[1]}, B {per_channel[2]}; "
-              f"{len(f.residual_streams) // 3} coding pass(es))")
+              f"{len(f.residual_streams) // 3} coding pass(es); escapes {escapes} bytes)")
         print(f"    header           {len(data) - len(f.lossy) - res} bytes")
     return 1 if failures else 0
 

@@ -49,7 +49,7 @@ def _estimated_total_bits(
 ) -> tuple[float, bytes, np.ndarray]:
     payload = lossy.encode(image, q)
     recon = lossy.decode(payload)
-    return 8 * len(payload) + estimate_bits(model.model, image, recon, q), payload, recon
+    return 8 * len(payload) + estimate_bits(model.exact, image, recon, q), payload, recon
 
 
 def choose_q(
@@ -111,7 +111,7 @@ def compress(
     else:  # forced Q, or effort 1 (nothing to compare)
         lossy_payload = lossy.encode(image, q)
         recon = lossy.decode(lossy_payload)
-    streams = encode_residual(model.model, image, recon, q)
+    streams = encode_residual(model.exact, image, recon, q)
     header = Header(
         backend_id=lossy.backend_id,
         q=q,
@@ -122,8 +122,9 @@ def compress(
         residual_ranges=streams.ranges,
         checksum=pixel_checksum(image),
     )
-    data = pack(LbpgFile(header, lossy_payload, streams.streams, streams.scale_shifts))
-    residual_bytes = sum(map(len, streams.streams))
+    data = pack(LbpgFile(header, lossy_payload, streams.streams, streams.escapes, streams.scale_shifts,
+                         streams.half_widths))
+    residual_bytes = sum(map(len, streams.streams)) + sum(map(len, streams.escapes))
     return CompressionResult(
         data=data,
         q=q,
@@ -160,7 +161,8 @@ def decompress(data: bytes, model: LoadedModel | None = None) -> tuple[np.ndarra
         )
     try:
         residual = decode_residual(
-            model.model, recon, h.q, ResidualStreams(h.residual_ranges, f.residual_streams, f.scale_shifts)
+            model.exact, recon, h.q,
+            ResidualStreams(h.residual_ranges, f.residual_streams, f.escape_streams, f.scale_shifts, f.half_widths),
         )
     except LosslessBpgError:
         raise
@@ -170,6 +172,6 @@ def decompress(data: bytes, model: LoadedModel | None = None) -> tuple[np.ndarra
     if image.min() < 0 or image.max() > 255 or pixel_checksum(image.astype(np.uint8)) != h.checksum:
         raise ChecksumError(
             "decoded pixels do not match the checksum stored in the file: the file is damaged "
-            "or was decoded on a platform whose model arithmetic differs; no output written"
+            "or was not written by this build's residual model; no output written"
         )
     return image.astype(np.uint8), h

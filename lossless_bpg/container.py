@@ -15,14 +15,21 @@ from .errors import FormatError, VersionError
 from .varint import read_varint, write_varint
 
 MAGIC = b"LBPG"
-VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+VERSION = 2
+SUPPORTED_VERSIONS = (2,)
+#: Versions this build recognises but can no longer decode, with the reason.
+RETIRED_VERSIONS = {
+    1: "version 1 files were coded with floating-point model inference (lossless_bpg 0.1); "
+    "decode them with that release",
+}
 FLAG_GREYSCALE = 0x01
 KNOWN_FLAGS = FLAG_GREYSCALE
 CHECKSUM_BYTES = 16
 MODEL_ID_BYTES = 8
 #: Residual streams: three (R, G, B) per coding pass of the residual model.
 MAX_STREAMS = 48
+#: Largest window half-width of a residual stream (one byte).
+MAX_HALF_WIDTH = 255
 
 
 def pixel_checksum(image: np.ndarray) -> bytes:
@@ -55,11 +62,15 @@ class Header:
 
 @dataclass(frozen=True)
 class LbpgFile:
+    """A parsed file. Per residual stream (see residual.layer): the coded window symbols, the
+    coded escapes, the signed log-scale shift and the window half-width the encoder chose."""
+
     header: Header
     lossy: bytes
     residual_streams: tuple[bytes, ...]
-    #: Per residual stream, the signed log-scale shift the encoder fitted (see residual.layer).
-    scale_shifts: tuple[int, ...] = ()
+    escape_streams: tuple[bytes, ...]
+    scale_shifts: tuple[int, ...]
+    half_widths: tuple[int, ...]
 
 
 def pack(f: LbpgFile) -> bytes:
@@ -74,13 +85,17 @@ def pack(f: LbpgFile) -> bytes:
     out += write_varint(h.height) + write_varint(h.width)
     for lo, hi in h.residual_ranges:
         out += write_varint(_zigzag(lo)) + write_varint(_zigzag(hi))
-    sections = (f.lossy, *f.residual_streams)
-    out += write_varint(len(f.residual_streams))
+    n = len(f.residual_streams)
+    if not len(f.escape_streams) == len(f.scale_shifts) == len(f.half_widths) == n:
+        raise ValueError("one escape stream, scale shift and half-width per residual stream")
+    if any(not -128 <= v < 128 for v in f.scale_shifts) or any(not 0 <= v <= MAX_HALF_WIDTH for v in f.half_widths):
+        raise ValueError("scale shift or half-width out of range")
+    sections = (f.lossy, *f.residual_streams, *f.escape_streams)
+    out += write_varint(n)
     for s in sections:
         out += write_varint(len(s))
-    if len(f.scale_shifts) != len(f.residual_streams):
-        raise ValueError("one scale shift per residual stream")
     out += bytes(v & 0xFF for v in f.scale_shifts)
+    out += bytes(f.half_widths)
     out += h.checksum
     payload = b"".join(sections)
     out += zlib.crc32(payload).to_bytes(4, "big")
@@ -95,6 +110,8 @@ def unpack(data: bytes) -> LbpgFile:
     if len(data) < 16:
         raise FormatError("file is truncated (header incomplete)")
     version = data[4]
+    if version in RETIRED_VERSIONS:
+        raise VersionError(f"lbpg container version {version} is no longer supported: {RETIRED_VERSIONS[version]}")
     if version not in SUPPORTED_VERSIONS:
         raise VersionError(
             f"lbpg container version {version} is not supported by this build (reads versions "
@@ -118,13 +135,14 @@ def unpack(data: bytes) -> LbpgFile:
         if not 1 <= n_streams <= MAX_STREAMS:
             raise ValueError(f"impossible residual stream count {n_streams}")
         lengths = []
-        for _ in range(1 + n_streams):
+        for _ in range(1 + 2 * n_streams):
             n, pos = read_varint(data, pos)
             lengths.append(n)
-        if len(data) < pos + n_streams:
-            raise ValueError("data ends inside the scale shifts")
+        if len(data) < pos + 2 * n_streams:
+            raise ValueError("data ends inside the per-stream parameters")
         shifts = tuple(b - 256 if b >= 128 else b for b in data[pos : pos + n_streams])
-        pos += n_streams
+        half_widths = tuple(data[pos + n_streams : pos + 2 * n_streams])
+        pos += 2 * n_streams
     except ValueError as exc:
         raise FormatError(f"file is truncated or corrupted in its header ({exc})") from exc
     checksum = data[pos : pos + CHECKSUM_BYTES]
@@ -162,4 +180,5 @@ def unpack(data: bytes) -> LbpgFile:
         checksum=bytes(checksum),
         version=version,
     )
-    return LbpgFile(header, sections[0], tuple(sections[1:]), shifts)
+    n = n_streams
+    return LbpgFile(header, sections[0], tuple(sections[1 : 1 + n]), tuple(sections[1 + n :]), shifts, half_widths)

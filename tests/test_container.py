@@ -11,7 +11,7 @@ def _sample() -> LbpgFile:
         residual_ranges=((-40, 37), (-255, 255), (0, 0)),
         checksum=pixel_checksum(np.zeros((2, 2, 3), np.uint8)),
     )
-    return LbpgFile(header, b"lossy-bytes" * 5, (b"r" * 7, b"g" * 3, b""), (-64, 5, 0))
+    return LbpgFile(header, b"lossy-bytes" * 5, (b"r" * 7, b"g" * 3, b""), (b"e", b"", b""), (-64, 5, 0), (12, 0, 255))
 
 
 def test_pack_unpack_round_trip():
@@ -43,8 +43,22 @@ def test_trailing_bytes_are_rejected():
 def test_unknown_version_says_which_versions_are_readable():
     data = bytearray(pack(_sample()))
     data[4] = 9
-    with pytest.raises(VersionError, match="version 9 is not supported.*reads versions 1"):
+    with pytest.raises(VersionError, match="version 9 is not supported.*reads versions 2"):
         unpack(bytes(data))
+
+
+def test_version_1_files_get_a_clear_retirement_message():
+    data = bytearray(pack(_sample()))
+    data[4] = 1
+    with pytest.raises(VersionError, match="version 1 is no longer supported.*floating-point"):
+        unpack(bytes(data))
+
+
+def test_out_of_range_stream_parameters_are_not_written():
+    import dataclasses
+
+    with pytest.raises(ValueError, match="half-width"):
+        pack(dataclasses.replace(_sample(), half_widths=(12, 0, 256)))
 
 
 def test_not_an_lbpg_file():

@@ -12,17 +12,21 @@ import torch
 
 from ..search import pattern_search
 from . import coder
-from .mixture import bits, integer_cdf, log_prob
+from .exact import ExactParams, ExactResidualModel
+from .exact_cdf import Mixtures, coupled_means, escape_cdf, window_cdf
+from .mixture import bits, log_prob
 from .model import MixtureParams, ResidualModel, pad_to_multiple, pass_extent, pass_lattice
 
-#: The model always runs with this many intra-op threads, on encode and on decode, whatever
-#: the caller set: CPU kernels may pick different reduction orders for different thread counts,
-#: and the CDFs must be bit-identical on both sides.
+#: The model runs with this many intra-op threads, whatever the caller set. Not for exactness:
+#: the integer inference (.exact) gives the same CDFs at any thread count on any machine;
+#: this only keeps the speed predictable.
 MODEL_THREADS = 2
 #: Per-image adaptation (as RC): each stream's mixture log-scales are shifted by k / 32,
 #: k in [-SCALE_SHIFT_MAX, SCALE_SHIFT_MAX], chosen by the encoder and sent as one byte.
 SCALE_SHIFT_UNIT = 1.0 / 32.0
 SCALE_SHIFT_MAX = 64
+#: Largest window half-width (stored in one byte); a window this wide holds every residual.
+MAX_HALF_WIDTH = 255
 
 
 @contextlib.contextmanager
@@ -38,13 +42,22 @@ def deterministic_torch():
 
 @dataclass(frozen=True)
 class ResidualStreams:
-    """What the residual layer writes: per-channel ranges and arithmetic-coded streams, three
-    (R, G, B) per coding pass."""
+    """What the residual layer writes: per-channel ranges and, per coded stream (R, G, B of each
+    coding pass), the arithmetic-coded window symbols, the coded escapes, the log-scale shift
+    and the window half-width the encoder chose."""
 
     ranges: tuple[tuple[int, int], ...]  # (lo, hi) per channel
     streams: tuple[bytes, ...]
-    #: Per stream, the log-scale shift the encoder fitted to this image, in SCALE_SHIFT_UNIT.
-    scale_shifts: tuple[int, ...] = ()
+    escapes: tuple[bytes, ...]
+    #: Log-scale shift fitted to this image, in SCALE_SHIFT_UNIT.
+    scale_shifts: tuple[int, ...]
+    #: Symbols within this distance of a subpixel's window centre are coded directly.
+    half_widths: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.streams)
+        if not len(self.escapes) == len(self.scale_shifts) == len(self.half_widths) == n:
+            raise ValueError("every residual stream needs its escapes, scale shift and half-width")
 
 
 def _chw(array: np.ndarray) -> torch.Tensor:
@@ -58,14 +71,14 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
 
 
 class _Passes:
-    """Runs the model pass by pass over a padded residual canvas shared by encoder and decoder,
-    so both compute every CDF from identical tensors."""
+    """Runs the exact model pass by pass over a padded residual canvas shared by encoder and
+    decoder, so both compute every CDF from identical integers."""
 
-    def __init__(self, model: ResidualModel, recon: np.ndarray, q: int) -> None:
+    def __init__(self, model: ExactResidualModel, recon: np.ndarray, q: int) -> None:
         self.model = model
         self.height, self.width = recon.shape[:2]
         recon_t = pad_to_multiple(_chw(recon))
-        self.features = model.features(recon_t, torch.tensor([q]))
+        self.features = model.features(recon_t, q)
         # Residuals not yet known (and the padding) stay zero.
         self.canvas = torch.zeros_like(recon_t)
 
@@ -83,20 +96,15 @@ class _Passes:
         self.canvas[..., : self.height, : self.width] = _chw(residual)
 
 
-def _shifted(params: MixtureParams, c: int, target: torch.Tensor, shift: int):
-    logits, means, log_scales = params.channel(c, target)
-    return logits, means, log_scales + shift * SCALE_SHIFT_UNIT
-
-
-def _channel_cdf(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int, shift: int):
-    """Integer CDFs of channel ``c`` of a pass, identical on encoder and decoder."""
-    logits, means, log_scales = _shifted(params, c, target, shift)
-    return integer_cdf(_flat(logits), _flat(means), _flat(log_scales), lo, hi)
+def _mixtures(params: ExactParams, c: int, target: torch.Tensor, shift: int) -> Mixtures:
+    means = coupled_means(params, c, target)
+    return Mixtures.build(_flat(params.logits[:, c]), _flat(means), _flat(params.log_scales[:, c]), shift)
 
 
 def _stream_bits(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int, shift: int = 0) -> float:
-    """Model code length of channel ``c`` of a pass, in bits."""
-    return float(bits(log_prob(*_shifted(params, c, target, shift), target[:, c], lo, hi)))
+    """Model code length of channel ``c`` of a pass, in bits (real-valued estimate)."""
+    logits, means, log_scales = params.channel(c, target)
+    return float(bits(log_prob(logits, means, log_scales + shift * SCALE_SHIFT_UNIT, target[:, c], lo, hi)))
 
 
 def _fit_scale_shift(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int) -> int:
@@ -108,52 +116,100 @@ def _fit_scale_shift(params: MixtureParams, c: int, target: torch.Tensor, lo: in
     return best
 
 
+def _choose_half_width(distance: torch.Tensor, span: int) -> int:
+    """Window half-width for residuals at ``distance`` = |r - centre| from their window centres:
+    the one that minimises the CDF entries to evaluate (window rows for every subpixel, and
+    escape rows as wide as the channel's range for the subpixels left outside)."""
+    best, best_cost = 0, None
+    for half_width in (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, MAX_HALF_WIDTH):
+        escaped = int((distance > half_width).sum())
+        cost = distance.numel() * (2 * half_width + 2) + escaped * span
+        if best_cost is None or cost < best_cost:
+            best, best_cost = half_width, cost
+        if not escaped:
+            break
+    return best
+
+
+def _escape_rows(centers: torch.Tensor, symbols: torch.Tensor, half_width: int, lo: int, hi: int):
+    """Which subpixels left the window (indices), which of them below it, and the escape
+    alphabet size (the longest stretch between a window edge and the range's end)."""
+    index = torch.nonzero((symbols == 0) | (symbols == 2 * half_width + 2)).view(-1)
+    below = symbols[index] == 0
+    c = centers[index]
+    reach = torch.where(below, c - half_width - lo, hi - c - half_width)
+    return index, below, max(int(reach.max()), 2) if index.numel() else 0
+
+
 def encode_residual(
-    model: ResidualModel, image: np.ndarray, recon: np.ndarray, q: int, adapt_scales: bool = True
+    model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int, adapt_scales: bool = True
 ) -> ResidualStreams:
     """Code ``image - recon`` (both (H, W, 3) uint8) given the lossy reconstruction;
     ``adapt_scales`` fits one log-scale shift per stream to this image."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
     ranges = tuple((int(residual[..., c].min()), int(residual[..., c].max())) for c in range(3))
-    streams, shifts = [], []
+    streams, escapes, shifts, widths = [], [], [], []
     with deterministic_torch():
         passes = _Passes(model, recon, q)
         passes.fill(residual)
         for params, target in passes:
+            estimate = params.as_float() if params is not None and adapt_scales else None
             for c, (lo, hi) in enumerate(ranges):
                 if params is None or lo == hi:
                     streams.append(b"")
+                    escapes.append(b"")
                     shifts.append(0)
+                    widths.append(0)
                     continue
-                shift = _fit_scale_shift(params, c, target, lo, hi) if adapt_scales else 0
-                cdf = _channel_cdf(params, c, target, lo, hi, shift)
-                symbols = (target[0, c].reshape(-1) - lo).to(torch.int16)
-                streams.append(coder.encode(cdf, symbols))
+                shift = _fit_scale_shift(estimate, c, target.double(), lo, hi) if adapt_scales else 0
+                mix = _mixtures(params, c, target, shift)
+                centers = mix.centers(lo, hi)
+                values = target[0, c].reshape(-1).long()
+                half_width = _choose_half_width((values - centers).abs(), hi - lo)
+                symbols = (values - centers + half_width + 1).clamp_(0, 2 * half_width + 2)
+                streams.append(coder.encode(window_cdf(mix, centers, half_width, lo, hi), symbols))
+                index, below, width = _escape_rows(centers, symbols, half_width, lo, hi)
+                if width:
+                    c_esc = centers[index]
+                    esc_symbols = torch.where(below, values[index] - lo, values[index] - c_esc - half_width - 1)
+                    cdf = escape_cdf(mix.select(index), c_esc, below, half_width, lo, hi, width)
+                    escapes.append(coder.encode(cdf, esc_symbols))
+                else:
+                    escapes.append(b"")
                 shifts.append(shift)
-    return ResidualStreams(ranges, tuple(streams), tuple(shifts))
+                widths.append(half_width)
+    return ResidualStreams(ranges, tuple(streams), tuple(escapes), tuple(shifts), tuple(widths))
 
 
 def decode_residual(
-    model: ResidualModel, recon: np.ndarray, q: int, layer: ResidualStreams
+    model: ExactResidualModel, recon: np.ndarray, q: int, layer: ResidualStreams
 ) -> np.ndarray:
     """Inverse of :func:`encode_residual`: returns the (H, W, 3) int16 residual."""
-    if len(layer.streams) != 3 * model.steps or len(layer.scale_shifts) != len(layer.streams):
+    if len(layer.streams) != 3 * model.steps:
         raise ValueError(f"expected {3 * model.steps} residual streams, found {len(layer.streams)}")
-    streams, shifts = iter(layer.streams), iter(layer.scale_shifts)
+    coded = iter(zip(layer.streams, layer.escapes, layer.scale_shifts, layer.half_widths))
     with deterministic_torch():
         passes = _Passes(model, recon, q)
         for params, target in passes:
             for c, (lo, hi) in enumerate(layer.ranges):
-                stream, shift = next(streams), next(shifts)
+                stream, escape, shift, half_width = next(coded)
                 if params is None:
                     continue
                 if lo == hi:
                     target[0, c] = lo
                     continue
-                cdf = _channel_cdf(params, c, target, lo, hi, shift)
-                symbols = coder.decode(cdf, stream).to(torch.float32) + lo
+                mix = _mixtures(params, c, target, shift)
+                centers = mix.centers(lo, hi)
+                symbols = coder.decode(window_cdf(mix, centers, half_width, lo, hi), stream).long()
+                values = centers + symbols - half_width - 1
+                index, below, width = _escape_rows(centers, symbols, half_width, lo, hi)
+                if width:
+                    c_esc = centers[index]
+                    cdf = escape_cdf(mix.select(index), c_esc, below, half_width, lo, hi, width)
+                    esc_symbols = coder.decode(cdf, escape).long()
+                    values[index] = torch.where(below, esc_symbols + lo, esc_symbols + c_esc + half_width + 1)
                 # ``target`` is a view of the canvas: later passes see these residuals.
-                target[0, c] = symbols.view(target.shape[-2:])
+                target[0, c] = values.to(torch.float32).view(target.shape[-2:])
         out = passes.canvas[0, :, : passes.height, : passes.width]
     return out.permute(1, 2, 0).numpy().astype(np.int16)
 
@@ -174,7 +230,7 @@ def residual_bits(
     return total
 
 
-def estimate_bits(model: ResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> float:
+def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> float:
     """Model estimate of the residual layer's size in bits (no coding), for choosing Q."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
     ranges = [(float(residual[..., c].min()), float(residual[..., c].max())) for c in range(3)]
@@ -185,8 +241,10 @@ def estimate_bits(model: ResidualModel, image: np.ndarray, recon: np.ndarray, q:
         for params, target in passes:
             if params is None:
                 continue
+            estimate = params.as_float()
+            target = target.double()
             for c, (lo, hi) in enumerate(ranges):
                 if lo == hi:
                     continue  # a constant channel is not coded at all
-                total += _stream_bits(params, c, target, lo, hi)
+                total += _stream_bits(estimate, c, target, lo, hi)
     return total

@@ -12,6 +12,7 @@ import yaml
 
 from ..errors import ModelMismatchError
 from .config import ResidualModelConfig
+from .exact import INFERENCE_ID, ExactResidualModel
 from .model import ResidualModel
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -22,7 +23,9 @@ MODEL_ID_BYTES = 8
 @dataclass
 class LoadedModel:
     name: str
+    #: The float network (training, rate estimates); coding runs ``exact``, its integer twin.
     model: ResidualModel
+    exact: ExactResidualModel
     model_id: bytes  # MODEL_ID_BYTES long
     #: Lossy-layer Q values the model was trained on (None: unknown); the Q search stays inside.
     q_range: tuple[int, int] | None = None
@@ -35,8 +38,9 @@ class LoadedModel:
 
 
 def model_id(model: ResidualModel) -> bytes:
-    """Hash of the config and of every parameter's dtype, shape and bytes."""
-    h = hashlib.sha256()
+    """Hash of the inference procedure, the config and every parameter's dtype, shape and
+    bytes."""
+    h = hashlib.sha256(INFERENCE_ID.encode())
     h.update(yaml.safe_dump(model.config.to_dict(), sort_keys=True).encode())
     for name, tensor in sorted(model.state_dict().items()):
         t = tensor.detach().cpu().contiguous()
@@ -51,7 +55,9 @@ def wrap(name: str, model: ResidualModel, meta: dict | None = None) -> LoadedMod
     meta = meta or {}
     qs = meta.get("training", {}).get("config", {}).get("qs")
     q_start = meta.get("coding", {}).get("q_start")
-    return LoadedModel(name, model, model_id(model), (min(qs), max(qs)) if qs else None, q_start)
+    return LoadedModel(
+        name, model, ExactResidualModel(model), model_id(model), (min(qs), max(qs)) if qs else None, q_start
+    )
 
 
 def save_model(model: ResidualModel, directory: Path, name: str, extra: dict | None = None) -> Path:

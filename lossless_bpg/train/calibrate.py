@@ -36,7 +36,7 @@ def calibrate(weights_dir: Path, name: str, image_dir: Path, val_fraction: float
         for q in qs:
             payload = lossy.encode(image, q)
             lossy_bits[q] += 8 * len(payload)
-            residual_bits[q] += estimate_bits(loaded.model, image, lossy.decode(payload), q)
+            residual_bits[q] += estimate_bits(loaded.exact, image, lossy.decode(payload), q)
     table = {
         int(q): {
             "lossy_bpsp": round(lossy_bits[q] / subpixels, 4),

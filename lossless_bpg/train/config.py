@@ -26,6 +26,9 @@ class TrainConfig:
     val_every: int = 1000
     checkpoint_every: int = 1000
     seed: int = 0
+    #: Relative sampling weight of training crops by source (the name before the first "_");
+    #: sources not listed weigh 1. Lets the few never-JPEG photographs count for more.
+    source_weights: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "TrainConfig":
@@ -41,4 +44,5 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["qs"] = list(self.qs)
+        d["source_weights"] = dict(self.source_weights)
         return d

@@ -44,11 +44,23 @@ def read_pack(path: str | Path, qs: tuple[int, ...] | None = None) -> dict[str, 
 class PackedData:
     """Images and their reconstructions, held as uint8 tensors on ``device``."""
 
-    def __init__(self, pack: dict[str, np.ndarray], device: torch.device, val_fraction: float, split: str):
+    def __init__(
+        self,
+        pack: dict[str, np.ndarray],
+        device: torch.device,
+        val_fraction: float,
+        split: str,
+        source_weights: dict[str, float] | None = None,
+    ):
         names = [str(n) for n in pack["names"]]
         keep = np.array([is_validation(n, val_fraction) == (split == "val") for n in names])
         if not keep.any():
             raise ValueError(f"the {split} split is empty")
+        weights = source_weights or {}
+        self.sampling_weights = torch.tensor(
+            [float(weights.get(n.split("_", 1)[0], 1.0)) for n, k in zip(names, keep) if k],
+            dtype=torch.float64,
+        )
         self.images = torch.from_numpy(pack["images"][keep]).permute(0, 3, 1, 2).contiguous().to(device)
         self.recs = torch.from_numpy(pack["recs"][keep]).permute(0, 1, 4, 2, 3).contiguous().to(device)
         self.qs = torch.from_numpy(pack["qs"][keep]).to(device)  # (N, R)
@@ -61,7 +73,7 @@ class PackedData:
         """Random crops (same window for image and reconstruction), random Q and flips.
         Returns float image, float reconstruction (N, 3, crop, crop) and q (N,)."""
         n, r, _, h, w = self.recs.shape
-        idx = torch.randint(0, n, (size,), generator=gen)
+        idx = torch.multinomial(self.sampling_weights, size, replacement=True, generator=gen)
         ri = torch.randint(0, r, (size,), generator=gen)
         ys = torch.randint(0, h - crop + 1, (size,), generator=gen) // 4 * 4
         xs = torch.randint(0, w - crop + 1, (size,), generator=gen) // 4 * 4

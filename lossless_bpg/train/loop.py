@@ -65,7 +65,7 @@ def train(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(cfg.seed)
     pack = read_pack(pack_path, cfg.qs)
-    train_data = PackedData(pack, dev, cfg.val_fraction, "train")
+    train_data = PackedData(pack, dev, cfg.val_fraction, "train", cfg.source_weights)
     val_data = PackedData(pack, dev, cfg.val_fraction, "val")
     del pack
     log(f"training on {dev}: {len(train_data)} train / {len(val_data)} validation images")

@@ -1,0 +1,241 @@
+"""Bit-exact inference of a :class:`ResidualModel`, identical on every machine.
+
+Floating-point convolutions round differently with the thread count, the instruction set
+(AVX2, AVX-512, NEON) and the library version, and one flipped CDF entry makes a file
+undecodable. So the coder never runs the float network. It runs this integer copy instead:
+
+- every activation is an integer tensor ``A`` standing for ``A * 2**-ACT_FRACTION_BITS``,
+  clamped to ``|A| <= 2**act_bits``; the network's inputs are the integers themselves
+  (``2 * x~ - 255``, ``q``, residuals) and their real scales are folded into the first weights;
+- every weight is an integer, per output channel on a power-of-two grid chosen so that the sum
+  of ``|weight| * max|input|`` plus ``|bias|`` stays within ``2**accumulator_bits``.
+
+Then every product and every partial sum of a convolution is an integer the float type holds
+exactly, so the result does not depend on the order of summation (threads, SIMD width, FMA,
+blocking); re-quantising multiplies by a power of two and rounds half to even, and
+LeakyReLU's 0.2 is one correctly rounded IEEE multiply. The outputs are integers on the grid
+``2**-OUTPUT_FRACTION_BITS``, turned into CDFs with integer arithmetic (:mod:`.exact_cdf`).
+
+Two number formats are provided: float32 (24-bit exact range; fast, what the codec uses) and
+float64 (53-bit; finer weights, slower; a reference for measuring what float32 costs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .model import LOG_SCALE_MAX, LOG_SCALE_MIN, Q_SCALE, ResidualModel, pass_lattice
+
+#: Fractional bits of hidden activations.
+ACT_FRACTION_BITS = 6
+#: Fractional bits of the head outputs (means, log-scales, logits, coupling pre-activations).
+OUTPUT_FRACTION_BITS = 8
+#: Head outputs are clamped to this many integer units (+-128 in real units).
+OUTPUT_BOUND = 128 << OUTPUT_FRACTION_BITS
+#: Residuals enter the context convolutions divided by this (as in the float model).
+RESIDUAL_DIVISOR = 16.0
+LEAKY_SLOPE = 0.2
+#: Names this inference procedure inside model ids: change it with any change to the
+#: arithmetic above or in exact_cdf, so files coded the old way fail with a clear error.
+INFERENCE_ID = "exact-int-f32/1"
+
+
+@dataclass(frozen=True)
+class NumberFormat:
+    dtype: torch.dtype
+    #: Exact integer range of the float type, in bits (24 for float32, 53 for float64).
+    accumulator_bits: int
+    #: Hidden activations are clamped to +-2**act_bits.
+    act_bits: int
+
+
+FLOAT32 = NumberFormat(torch.float32, 24, 12)
+FLOAT64 = NumberFormat(torch.float64, 53, 24)
+
+
+class IntConv:
+    """A convolution on integer-valued tensors, re-quantised to an output grid."""
+
+    def __init__(
+        self,
+        conv: nn.Conv2d,
+        in_scales: np.ndarray,
+        in_bounds: np.ndarray,
+        out_scale: float,
+        out_bound: int,
+        fmt: NumberFormat,
+    ) -> None:
+        """``in_scales``/``in_bounds``: real value of one input unit and the largest |input| per
+        input channel; ``out_scale`` (a power of two): real value of one output unit."""
+        weight = conv.weight.detach().double().numpy() * in_scales[None, :, None, None]
+        bias = conv.bias.detach().double().numpy()
+        limit = 2**fmt.accumulator_bits
+        bounds = in_bounds.astype(np.int64)[None, :, None, None]
+        shape = (-1, 1, 1, 1)
+        biggest = np.maximum(np.abs(weight).reshape(len(weight), -1).max(1), np.abs(bias)).clip(1e-30)
+        # Per output channel, the finest power-of-two grid whose exact worst-case sum fits the
+        # float type: start surely too fine (whatever log2 rounds to here), then coarsen.
+        unit_exp = np.floor(np.log2(biggest)).astype(np.int64) - fmt.accumulator_bits - 2
+        while True:
+            w_int = np.round(np.ldexp(weight, -unit_exp.reshape(shape)))
+            b_int = np.round(np.ldexp(bias, -unit_exp))
+            worst = (np.abs(w_int).astype(np.int64) * bounds).reshape(len(weight), -1).sum(1)
+            too_big = worst + np.abs(b_int).astype(np.int64) >= limit
+            if not too_big.any():
+                break
+            unit_exp += too_big
+        out_exp = int(np.log2(out_scale))
+        if 2.0**out_exp != out_scale:
+            raise ValueError("output scale must be a power of two")
+        self.weight = torch.from_numpy(w_int).to(fmt.dtype)
+        self.bias = torch.from_numpy(b_int).to(fmt.dtype)
+        self.rescale = torch.from_numpy(np.ldexp(1.0, unit_exp - out_exp)).to(fmt.dtype).view(1, -1, 1, 1)
+        self.padding = conv.padding
+        self.bound = float(out_bound)
+
+    def __call__(self, a: torch.Tensor) -> torch.Tensor:
+        acc = F.conv2d(a, self.weight, self.bias, padding=self.padding)
+        return torch.round(acc * self.rescale).clamp_(-self.bound, self.bound)
+
+
+def leaky(a: torch.Tensor) -> torch.Tensor:
+    return torch.where(a >= 0, a, torch.round(a * LEAKY_SLOPE))
+
+
+@dataclass
+class ExactParams:
+    """Integer head outputs of one pass, each on the grid 2**-OUTPUT_FRACTION_BITS:
+    ``logits``, ``means``, ``log_scales`` (N, 3, K, H, W) and ``coupling`` pre-activations
+    (N, 3, H, W), as int64."""
+
+    logits: torch.Tensor
+    means: torch.Tensor
+    log_scales: torch.Tensor
+    coupling: torch.Tensor
+
+    def crop(self, height: int, width: int) -> "ExactParams":
+        return ExactParams(*(t[..., :height, :width] for t in
+                             (self.logits, self.means, self.log_scales, self.coupling)))
+
+    def as_float(self):
+        """The same parameters in real units (for rate estimates on the encoder side)."""
+        from .model import MixtureParams
+
+        unit = 2.0**-OUTPUT_FRACTION_BITS
+        return MixtureParams(
+            self.logits.double() * unit,
+            self.means.double() * unit,
+            self.log_scales.double() * unit,
+            torch.tanh(self.coupling.double() * unit),
+        )
+
+
+class ExactResidualModel:
+    """Integer twin of a trained :class:`ResidualModel` with the same ``features`` /
+    ``pass_params`` interface; built deterministically from the float weights."""
+
+    def __init__(self, model: ResidualModel, fmt: NumberFormat = FLOAT32) -> None:
+        cfg = model.config
+        self.config, self.fmt = cfg, fmt
+        self.steps = cfg.context_steps
+        self.mixtures = cfg.mixtures
+        act = 2.0**-ACT_FRACTION_BITS
+        act_bound = 2**fmt.act_bits
+
+        def hidden(n: int):
+            return np.full(n, act), np.full(n, act_bound)
+
+        # Stem input: 2x2-unshuffled (2 x~ - 255) / 255 and q / Q_SCALE.
+        stem_scales = np.r_[np.full(12, 1 / 255), 1 / Q_SCALE]
+        stem_bounds = np.r_[np.full(12, 255), 51]
+        self.stem = IntConv(model.stem, stem_scales, stem_bounds, act, act_bound, fmt)
+        ch, cq = cfg.half_channels, cfg.quarter_channels
+        self.down = IntConv(model.down, *hidden(4 * ch), act, act_bound, fmt)
+        self.trunk = [
+            (IntConv(b.conv1, *hidden(cq), act, act_bound, fmt), IntConv(b.conv2, *hidden(cq), act, act_bound, fmt))
+            for b in model.trunk
+        ]
+        if self.steps != 16:
+            self.up = IntConv(model.up, *hidden(cq), act, act_bound, fmt)
+            self.half_blocks = [
+                (IntConv(b.conv1, *hidden(ch), act, act_bound, fmt), IntConv(b.conv2, *hidden(ch), act, act_bound, fmt))
+                for b in model.half_blocks
+            ]
+        out = 2.0**-OUTPUT_FRACTION_BITS
+        if self.steps == 1:
+            self.head = [IntConv(model.head, *hidden(ch), out, OUTPUT_BOUND, fmt)]
+            return
+        if self.steps == 16:  # trunk features, then the 4x4-unshuffled (2 x~ - 255) / 255
+            feat_scales = np.r_[np.full(cq, act), np.full(48, 1 / 255)]
+            feat_bounds = np.r_[np.full(cq, act_bound), np.full(48, 255)]
+        else:
+            feat_scales, feat_bounds = hidden(ch)
+        cc = cfg.context_channels
+        self.context = [
+            IntConv(conv, np.full(conv.in_channels, 1 / RESIDUAL_DIVISOR), np.full(conv.in_channels, 255),
+                    act, act_bound, fmt)
+            for conv in model.context
+        ]
+        self.heads = []
+        for s, head in enumerate(model.heads):
+            first, _, second, _, last = head
+            scales = np.r_[feat_scales, np.full(cc if s else 0, act)]
+            bounds = np.r_[feat_bounds, np.full(cc if s else 0, act_bound)]
+            self.heads.append([
+                IntConv(first, scales, bounds, act, act_bound, fmt),
+                IntConv(second, *hidden(first.out_channels), act, act_bound, fmt),
+                IntConv(last, *hidden(second.out_channels), out, OUTPUT_BOUND, fmt),
+            ])
+
+    @staticmethod
+    def _block(pair, a: torch.Tensor, bound: float) -> torch.Tensor:
+        conv1, conv2 = pair
+        return (a + conv2(leaky(conv1(a)))).clamp_(-bound, bound)
+
+    def features(self, recon: torch.Tensor, q: int) -> torch.Tensor:
+        """Integer features of the reconstruction ``recon`` (N, 3, H, W) integers in [0, 255]."""
+        bound = float(2**self.fmt.act_bits)
+        centred = (recon.to(self.fmt.dtype) * 2 - 255)
+        n, _, h, w = centred.shape
+        x = F.pixel_unshuffle(centred, 2)
+        qmap = torch.full((n, 1, h // 2, w // 2), float(q), dtype=self.fmt.dtype)
+        half = leaky(self.stem(torch.cat([x, qmap], 1)))
+        quarter = self.down(F.pixel_unshuffle(half, 2))
+        for pair in self.trunk:
+            quarter = self._block(pair, quarter, bound)
+        if self.steps == 16:
+            return torch.cat([leaky(quarter), F.pixel_unshuffle(centred, 4)], 1)
+        half = (half + F.pixel_shuffle(self.up(quarter), 2)).clamp_(-bound, bound)
+        for pair in self.half_blocks:
+            half = self._block(pair, half, bound)
+        return leaky(half)
+
+    def pass_params(self, features: torch.Tensor, step: int, residual: torch.Tensor) -> ExactParams:
+        """Integer mixture parameters of pass ``step``, reading only the residuals (integers)
+        of earlier passes from ``residual`` (N, 3, H, W)."""
+        if self.steps == 1:
+            return self._split(F.pixel_shuffle(self.head[0](features), 2))
+        inputs = [features]
+        if step:
+            known = torch.cat([pass_lattice(residual, s, self.steps) for s in range(step)], 1)
+            inputs.append(leaky(self.context[step - 1](known.to(self.fmt.dtype))))
+        first, second, last = self.heads[step]
+        return self._split(last(leaky(second(leaky(first(torch.cat(inputs, 1)))))))
+
+    def _split(self, out: torch.Tensor) -> ExactParams:
+        n, _, h, w = out.shape
+        k = self.mixtures
+        out = out.to(torch.int64)
+        mix = out[:, : 9 * k].reshape(n, 3, 3, k, h, w)
+        unit = 1 << OUTPUT_FRACTION_BITS
+        return ExactParams(
+            logits=mix[:, :, 0],
+            means=mix[:, :, 1],
+            log_scales=mix[:, :, 2].clamp(int(LOG_SCALE_MIN * unit), int(LOG_SCALE_MAX * unit)),
+            coupling=out[:, 9 * k:],
+        )
