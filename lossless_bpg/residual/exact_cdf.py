@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .exact import ExactParams, OUTPUT_FRACTION_BITS
-from .mixture import CDF_TOTAL, _as_uint16_in_int16
+from .coder import CDF_TOTAL, as_uint16_in_int16
 
 TABLES_PATH = Path(__file__).with_name("exact_tables.npz")
 #: Parameter grid: 2**-P real units per integer step.
@@ -160,25 +160,29 @@ class Mixtures:
         ``edges`` (M, B) int64. The tails belong to the end symbols: 0 below lo + 1/2, the
         total from hi + 1/2 on."""
         m, b = edges.shape
-        k = self.means.shape[0]
         out = torch.empty((m, b), dtype=torch.float64)
         sigmoid = tables()["sigmoid_f64"]
-        z_unit = 2.0 ** -(MEAN_BITS + INV_SCALE_BITS - SIGMOID_GRID_BITS)
         limit = SIGMOID_RANGE << SIGMOID_GRID_BITS
-        chunk = max(1, CDF_ELEMENTS // (k * b))
+        # Table index floor(z / grid + 1/2) + limit, with the power-of-two rescale folded into
+        # the inverse scales: every intermediate is a multiple of a power of two below 2**53
+        # in significant bits, so nothing rounds.
+        inv = self.inv_scales * 2.0 ** -(MEAN_BITS + INV_SCALE_BITS - SIGMOID_GRID_BITS)
+        chunk = max(1, CDF_ELEMENTS // b)
         for start in range(0, m, chunk):
             sl = slice(start, min(start + chunk, m))
-            offset = (edges[sl].double() * float(1 << MEAN_BITS) + float(1 << (MEAN_BITS - 1))).unsqueeze(0)
-            z = (offset - self.means[:, sl].unsqueeze(-1)) * self.inv_scales[:, sl].unsqueeze(-1)
-            index = torch.floor(z.mul_(z_unit).add_(0.5)).clamp_(-limit, limit).add_(limit).long()
-            prob = sigmoid[index]
-            out[sl] = (prob.mul_(self.weights[:, sl].unsqueeze(-1))).sum(0)
+            offset = edges[sl].double().mul_(float(1 << MEAN_BITS)).add_(float(1 << (MEAN_BITS - 1)))
+            acc = out[sl]
+            acc.zero_()
+            for k in range(self.means.shape[0]):
+                z = (offset - self.means[k, sl, None]).mul_(inv[k, sl, None])
+                index = z.add_(limit + 0.5).clamp_(0, 2 * limit).to(torch.int32)
+                acc.addcmul_(sigmoid[index], self.weights[k, sl, None])
         out = torch.where(edges < lo, torch.zeros_like(out), out)
         return torch.where(edges >= hi, self.total().expand_as(out), out)
 
 
-#: Elements of the (K, subpixels, boundaries) work tensors per chunk (keeps them in cache).
-CDF_ELEMENTS = 1 << 20
+#: Elements of the (subpixels, boundaries) work tensors per chunk (keeps them in cache).
+CDF_ELEMENTS = 1 << 16
 
 
 def quantize(values: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
@@ -187,15 +191,19 @@ def quantize(values: torch.Tensor, low: torch.Tensor, high: torch.Tensor) -> tor
     2**-16; (M, S + 1) int16 (read as uint16), last column never read."""
     m, inner = values.shape
     symbols = inner + 1
-    usable = CDF_TOTAL - symbols
-    span = ((high - low).long() >> 20).clamp_(min=1)
-    inside = ((values.clamp(low, high) - low).long() >> 20).clamp_(max=span)
-    cdf = torch.zeros((m, symbols + 1), dtype=torch.int64)
-    cdf[:, 1:symbols] = inside * usable // span
+    usable = float(CDF_TOTAL - symbols)
+    # Drop 20 low bits so that products stay below 2**53; then floor(a / b) of such integers is
+    # exact in float64 (a quotient below 2**16 cannot round across an integer).
+    unit = 2.0**-20
+    span = torch.floor((high - low) * unit).clamp_(min=1.0)
+    inside = torch.floor((values.clamp(low, high) - low).mul_(unit))
+    cdf = torch.empty((m, symbols + 1), dtype=torch.float64)
+    cdf[:, 0] = 0.0
+    torch.floor(inside.mul_(usable).div_(span), out=cdf[:, 1:symbols])
     cdf[:, symbols] = usable
-    cdf += torch.arange(symbols + 1, dtype=torch.int64)
-    cdf[:, symbols] = 0
-    return _as_uint16_in_int16(cdf)
+    cdf += torch.arange(symbols + 1, dtype=torch.float64)
+    cdf[:, symbols] = 0.0
+    return as_uint16_in_int16(cdf.to(torch.int32))
 
 
 def window_cdf(mix: Mixtures, centers: torch.Tensor, half_width: int, lo: int, hi: int) -> torch.Tensor:

@@ -46,3 +46,27 @@ def test_per_image_scale_shifts_round_trip_and_do_not_cost_bits(model, rng):
     adapted = _round_trip(model, image, recon, adapt_scales=True)
     assert any(adapted.scale_shifts)
     assert sum(map(len, adapted.streams)) < sum(map(len, fixed.streams))
+
+
+def test_values_outside_narrow_windows_round_trip_as_escapes(model, rng, monkeypatch):
+    from lossless_bpg.residual import layer
+
+    monkeypatch.setattr(layer, "_choose_half_width", lambda distance, span: 1)
+    recon = rng.integers(60, 200, (40, 44, 3)).astype(np.uint8)
+    image = np.clip(recon.astype(int) + rng.integers(-40, 41, recon.shape), 0, 255).astype(np.uint8)
+    streams = _round_trip(model, image, recon)
+    assert set(streams.half_widths) == {1}
+    assert all(streams.escapes), "every stream should have escapes both below and above"
+
+
+def test_half_width_trades_window_rows_for_escape_rows():
+    import torch
+
+    from lossless_bpg.residual.layer import MAX_HALF_WIDTH, _choose_half_width
+
+    near = torch.zeros(10000, dtype=torch.long)
+    assert _choose_half_width(near, 500) == 1
+    near[:3] = 200  # three outliers: cheaper as escapes than a 200-wide window for everyone
+    assert _choose_half_width(near, 500) < 8
+    assert _choose_half_width(torch.full((100,), 5), 500) == 6  # the first window holding all
+    assert _choose_half_width(torch.full((100,), 300), 511) <= MAX_HALF_WIDTH
