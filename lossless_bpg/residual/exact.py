@@ -92,19 +92,23 @@ class IntConv:
         out_exp = int(np.log2(out_scale))
         if 2.0**out_exp != out_scale:
             raise ValueError("output scale must be a power of two")
-        self.weight = torch.from_numpy(w_int).to(fmt.dtype)
-        self.bias = torch.from_numpy(b_int).to(fmt.dtype)
-        self.rescale = torch.from_numpy(np.ldexp(1.0, unit_exp - out_exp)).to(fmt.dtype).view(1, -1, 1, 1)
+        # The re-quantising power of two is folded into the integers: scaling by 2**k changes no
+        # significant bit, so the sums stay exact and come out on the output grid.
+        rescale = np.ldexp(1.0, unit_exp - out_exp)
+        self.weight = torch.from_numpy(w_int * rescale.reshape(shape)).to(fmt.dtype)
+        self.bias = torch.from_numpy(b_int * rescale).to(fmt.dtype)
         self.padding = conv.padding
         self.bound = float(out_bound)
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
-        acc = F.conv2d(a, self.weight, self.bias, padding=self.padding)
-        return torch.round(acc * self.rescale).clamp_(-self.bound, self.bound)
+        out = F.conv2d(a, self.weight, self.bias, padding=self.padding)
+        return out.round_().clamp_(-self.bound, self.bound)
 
 
 def leaky(a: torch.Tensor) -> torch.Tensor:
-    return torch.where(a >= 0, a, torch.round(a * LEAKY_SLOPE))
+    """LeakyReLU on the integer grid: max(a, round(0.2 a)) equals a for a >= 0 and
+    round(0.2 a) below."""
+    return torch.maximum(a, (a * LEAKY_SLOPE).round_())
 
 
 @dataclass

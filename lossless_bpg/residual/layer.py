@@ -25,6 +25,10 @@ MODEL_THREADS = 2
 #: k in [-SCALE_SHIFT_MAX, SCALE_SHIFT_MAX], chosen by the encoder and sent as one byte.
 SCALE_SHIFT_UNIT = 1.0 / 32.0
 SCALE_SHIFT_MAX = 64
+#: The scale shift of a pass with more than FIT_MIN_SUBPIXELS * FIT_STRIDE subpixels per
+#: channel is fitted on every FIT_STRIDE-th row.
+FIT_STRIDE = 4
+FIT_MIN_SUBPIXELS = 4096
 #: Largest window half-width (stored in one byte); a window this wide holds every residual.
 MAX_HALF_WIDTH = 255
 
@@ -108,7 +112,12 @@ def _stream_bits(params: MixtureParams, c: int, target: torch.Tensor, lo: int, h
 
 
 def _fit_scale_shift(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int) -> int:
-    """The shift that minimises this stream's model code length on this image."""
+    """The shift that minimises this stream's model code length on this image (judged on every
+    FIT_STRIDE-th row of a large pass: one number does not need every subpixel)."""
+    if target.shape[-2] * target.shape[-1] > FIT_MIN_SUBPIXELS * FIT_STRIDE:
+        rows = slice(None, None, FIT_STRIDE)
+        params = MixtureParams(*(t[..., rows, :] for t in (params.logits, params.means, params.log_scales, params.coupling)))
+        target = target[..., rows, :]
     best, _ = pattern_search(
         lambda shift: _stream_bits(params, c, target, lo, hi, shift),
         0, -SCALE_SHIFT_MAX, SCALE_SHIFT_MAX, steps=(8, 4, 2, 1),

@@ -26,7 +26,7 @@ def _in_float64(model: ExactResidualModel) -> ExactResidualModel:
             items = value if isinstance(value, (list, tuple)) else [value]
             for item in items:
                 if isinstance(item, IntConv):
-                    item.weight, item.bias, item.rescale = item.weight.double(), item.bias.double(), item.rescale.double()
+                    item.weight, item.bias = item.weight.double(), item.bias.double()
                 elif isinstance(item, (list, tuple)):
                     stack.append({0: item})
     return twin
