@@ -3,6 +3,7 @@
 import copy
 
 import numpy as np
+import pytest
 import torch
 
 from lossless_bpg.residual.config import ResidualModelConfig
@@ -72,3 +73,13 @@ def test_every_architecture_has_an_exact_twin_close_to_it(rng):
         got = exact.pass_params(exact.features(recon, 30), steps - 1, residual).as_float()
         assert np.allclose(got.means.numpy(), want.means.numpy(), atol=0.05)
         assert np.allclose(got.log_scales.numpy(), want.log_scales.numpy(), atol=0.05)
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration")
+def test_outputs_do_not_depend_on_the_convolution_implementation(model, rng):
+    """oneDNN off means PyTorch's own im2col + GEMM path: other blocking, other sum order."""
+    recon, residual = _inputs(rng, 64, 64)
+    a = _outputs(model.exact, recon, residual)
+    with torch.backends.mkldnn.flags(enabled=False):
+        b = _outputs(model.exact, recon, residual)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
