@@ -70,3 +70,19 @@ def test_half_width_trades_window_rows_for_escape_rows():
     assert _choose_half_width(near, 500) < 8
     assert _choose_half_width(torch.full((100,), 5), 500) == 6  # the first window holding all
     assert _choose_half_width(torch.full((100,), 300), 511) <= MAX_HALF_WIDTH
+
+
+def test_all_passes_at_once_equal_pass_by_pass(model, rng):
+    """The stacked form the trainer uses on a GPU computes what the coder computes per pass."""
+    import torch
+
+    recon = torch.from_numpy(rng.integers(0, 256, (2, 3, 32, 48))).float()
+    residual = torch.from_numpy(rng.integers(-30, 31, (2, 3, 32, 48))).float()
+    net = model.model
+    with torch.no_grad():
+        features = net.features(recon, torch.tensor([20, 36]))
+        stacked = net._all_passes_at_once(features, residual)
+        for step, params in enumerate(stacked):
+            want = net.pass_params(features, step, residual)
+            for name in ("logits", "means", "log_scales", "coupling"):
+                assert torch.allclose(getattr(params, name), getattr(want, name), atol=1e-4), (step, name)
