@@ -217,8 +217,10 @@ def decode_residual(
                     cdf = escape_cdf(mix.select(index), c_esc, below, half_width, lo, hi, width)
                     esc_symbols = coder.decode(cdf, escape).long()
                     values[index] = torch.where(below, esc_symbols + lo, esc_symbols + c_esc + half_width + 1)
-                # ``target`` is a view of the canvas: later passes see these residuals.
-                target[0, c] = values.to(torch.float32).view(target.shape[-2:])
+                # ``target`` is a view of the canvas: later passes see these residuals. (Clamped:
+                # a damaged stream must not push the network's inputs past the bounds its exact
+                # arithmetic was sized for; the checksum reports the damage.)
+                target[0, c] = values.clamp_(lo, hi).to(torch.float32).view(target.shape[-2:])
         out = passes.canvas[0, :, : passes.height, : passes.width]
     return out.permute(1, 2, 0).numpy().astype(np.int16)
 
