@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import multiprocessing
+import os
 import statistics
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -18,6 +19,13 @@ CSV_FIELDS = [
 ]
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
 
+
+
+def torch_threads(n: int) -> None:
+    """Worker initialiser: give torch ``n`` intra-op threads."""
+    import torch
+
+    torch.set_num_threads(n)
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dirs", nargs="+", type=Path, help="folders of images (e.g. ../shared/datasets/kodak)")
@@ -152,7 +160,10 @@ def run_bench(args: argparse.Namespace) -> int:
         if args.workers > 1:
             # spawn, not fork: a forked child of a process that has run torch's thread pool
             # can deadlock inside it.
-            with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            # Each worker gets its share of the cores, so that torch's threads do not oversubscribe.
+            threads = max(1, (os.cpu_count() or 1) // args.workers)
+            with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"),
+                                     initializer=torch_threads, initargs=(threads,)) as pool:
                 futures = [pool.submit(_job, str(p), n) for p, n in todo]
                 for fut in as_completed(futures):
                     record(fut.result())

@@ -4,7 +4,6 @@ predicts from x~ and from the residuals already coded."""
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,10 +16,6 @@ from .exact_cdf import Mixtures, coupled_means, escape_cdf, window_cdf
 from .mixture import bits, log_prob
 from .model import MixtureParams, ResidualModel, pad_to_multiple, pass_extent, pass_lattice
 
-#: The model runs with this many intra-op threads, whatever the caller set. Not for exactness:
-#: the integer inference (.exact) gives the same CDFs at any thread count on any machine;
-#: this only keeps the speed predictable.
-MODEL_THREADS = 2
 #: Per-image adaptation (as RC): each stream's mixture log-scales are shifted by k / 32,
 #: k in [-SCALE_SHIFT_MAX, SCALE_SHIFT_MAX], chosen by the encoder and sent as one byte.
 SCALE_SHIFT_UNIT = 1.0 / 32.0
@@ -31,17 +26,6 @@ FIT_STRIDE = 4
 FIT_MIN_SUBPIXELS = 4096
 #: Largest window half-width (stored in one byte); a window this wide holds every residual.
 MAX_HALF_WIDTH = 255
-
-
-@contextlib.contextmanager
-def deterministic_torch():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(MODEL_THREADS)
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @dataclass(frozen=True)
@@ -158,7 +142,8 @@ def encode_residual(
     residual = image.astype(np.int16) - recon.astype(np.int16)
     ranges = tuple((int(residual[..., c].min()), int(residual[..., c].max())) for c in range(3))
     streams, escapes, shifts, widths = [], [], [], []
-    with deterministic_torch():
+    # Any thread count: the exact inference gives the same CDFs whatever it is.
+    with torch.inference_mode():
         passes = _Passes(model, recon, q)
         passes.fill(residual)
         for params, target in passes:
@@ -197,7 +182,7 @@ def decode_residual(
     if len(layer.streams) != 3 * model.steps:
         raise ValueError(f"expected {3 * model.steps} residual streams, found {len(layer.streams)}")
     coded = iter(zip(layer.streams, layer.escapes, layer.scale_shifts, layer.half_widths))
-    with deterministic_torch():
+    with torch.inference_mode():
         passes = _Passes(model, recon, q)
         for params, target in passes:
             for c, (lo, hi) in enumerate(layer.ranges):
@@ -246,7 +231,7 @@ def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarra
     residual = image.astype(np.int16) - recon.astype(np.int16)
     ranges = [(float(residual[..., c].min()), float(residual[..., c].max())) for c in range(3)]
     total = 0.0
-    with deterministic_torch():
+    with torch.inference_mode():
         passes = _Passes(model, recon, q)
         passes.fill(residual)
         for params, target in passes:
