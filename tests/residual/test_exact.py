@@ -83,3 +83,20 @@ def test_outputs_do_not_depend_on_the_convolution_implementation(model, rng):
     with torch.backends.mkldnn.flags(enabled=False):
         b = _outputs(model.exact, recon, residual)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_exact_even_for_extreme_weights_and_inputs(rng):
+    """Huge weights saturate every activation clamp and extreme inputs maximise every sum: the
+    bound that sizes the integer grids must still hold (float32 == float64, bit for bit)."""
+    torch.manual_seed(1)
+    net = ResidualModel(ResidualModelConfig(context_steps=16, half_blocks=0)).eval()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.mul_(50.0)
+    exact = ExactResidualModel(net, FLOAT32)
+    recon = torch.zeros(1, 3, 32, 32)
+    recon[..., ::2, 1::2] = 255.0
+    residual = torch.where(torch.rand(1, 3, 32, 32) < 0.5, -255.0, 255.0)
+    a = _outputs(exact, recon, residual)
+    b = _outputs(_in_float64(exact), recon, residual)
+    assert all(torch.equal(x.double(), y.double()) for x, y in zip(a, b))
