@@ -35,6 +35,23 @@ def _output_path(src: Path, out_dir: str | None, suffix: str) -> Path:
     return (Path(out_dir) if out_dir else src.parent) / (src.stem + suffix)
 
 
+def _plan_outputs(files: list[Path], out_dir: str | None, suffix: str) -> list[tuple[Path, Path]]:
+    """(input, output) pairs; two inputs that would write the same output (a/x.png and
+    b/x.png into one folder, or x.png beside x.tif) are refused before any work is done,
+    rather than the second silently replacing the first."""
+    pairs = [(src, _output_path(src, out_dir, suffix)) for src in files]
+    by_output: dict[Path, list[Path]] = {}
+    for src, dst in pairs:
+        by_output.setdefault(dst.resolve(), []).append(src)
+    clashes = [f"{', '.join(map(str, srcs))} -> {dst}" for dst, srcs in by_output.items() if len(srcs) > 1]
+    if clashes:
+        raise LosslessBpgError(
+            "several inputs would be written to the same output file: " + "; ".join(clashes)
+            + ". Compress them in separate runs or into separate folders (-o)."
+        )
+    return pairs
+
+
 def _error(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr)
 
@@ -88,11 +105,15 @@ def cmd_compress(args: argparse.Namespace) -> int:
     if not files:
         _error("no input images found")
         return 1
+    try:
+        pairs = _plan_outputs(files, args.output, LBPG_SUFFIX)
+    except LosslessBpgError as exc:
+        _error(str(exc))
+        return 2
     model = load_model(args.model)
     failures, rows = 0, []
-    bar = tqdm(files, desc="compress", unit="img", disable=args.quiet)
-    for src in bar:
-        dst = _output_path(src, args.output, LBPG_SUFFIX)
+    bar = tqdm(pairs, desc="compress", unit="img", disable=args.quiet)
+    for src, dst in bar:
         bar.set_postfix_str(src.name)
         try:
             if dst.exists() and not args.force:
@@ -132,10 +153,14 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     if not files:
         _error("no .lbpg files found")
         return 1
+    try:
+        pairs = _plan_outputs(files, args.output, ".png")
+    except LosslessBpgError as exc:
+        _error(str(exc))
+        return 2
     model = load_model(args.model) if args.model else None
     failures = 0
-    for src in tqdm(files, desc="decompress", unit="img", disable=args.quiet):
-        dst = _output_path(src, args.output, ".png")
+    for src, dst in tqdm(pairs, desc="decompress", unit="img", disable=args.quiet):
         try:
             if dst.exists() and not args.force:
                 raise LosslessBpgError(f"{dst} exists; use --force to overwrite it")

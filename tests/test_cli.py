@@ -146,3 +146,14 @@ def test_quality_outside_the_range_is_an_error(photo, capsys):
     src, _ = photo
     assert main(["compress", str(src), "-q", "60", "--quiet"]) == 1
     assert "quality 60 outside [0, 51]" in capsys.readouterr().err
+
+
+def test_inputs_that_would_share_an_output_are_refused_before_any_work(tmp_path, photo, capsys):
+    src, img = photo
+    other = tmp_path / "other"
+    other.mkdir()
+    _png(other / "photo.png", img[::-1].copy())
+    out = tmp_path / "out"
+    assert main(["compress", str(src), str(other / "photo.png"), "-o", str(out), "--force", "-q", "30"]) == 2
+    assert "same output file" in capsys.readouterr().err
+    assert not out.exists() or not list(out.iterdir()), "nothing may be written"
