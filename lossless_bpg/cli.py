@@ -224,6 +224,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     return run_train(args)
 
 
+def _threads(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_threads, metavar="N",
+                   help="CPU threads for the model (default: torch's, usually one per core); use 1 "
+                        "when running several processes at once. Files decode identically at any N.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lossless_bpg",
@@ -244,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default", help="residual model name or .pt path")
     p.add_argument("--verify", action="store_true", help="decode each file again and compare pixels")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    _add_threads(p)
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("decompress", help="decompress .lbpg files to PNG")
@@ -252,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--model", help="residual model (default: the one the file names)")
     p.add_argument("--quiet", action="store_true")
+    _add_threads(p)
     p.set_defaults(func=cmd_decompress)
 
     p = sub.add_parser("info", help="print the header and rate split of .lbpg files")
@@ -271,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         return args.func(args)
     except LosslessBpgError as exc:

@@ -157,3 +157,20 @@ def test_inputs_that_would_share_an_output_are_refused_before_any_work(tmp_path,
     assert main(["compress", str(src), str(other / "photo.png"), "-o", str(out), "--force", "-q", "30"]) == 2
     assert "same output file" in capsys.readouterr().err
     assert not out.exists() or not list(out.iterdir()), "nothing may be written"
+
+
+def test_thread_count_option_gives_the_same_file_and_pixels(tmp_path, photo):
+    import torch
+
+    src, img = photo
+    before = torch.get_num_threads()
+    try:
+        assert main(["compress", str(src), "-o", str(tmp_path / "a"), "-q", "30", "--quiet", "--threads", "1"]) == 0
+        assert main(["compress", str(src), "-o", str(tmp_path / "b"), "-q", "30", "--quiet", "--threads", "3"]) == 0
+        assert (tmp_path / "a/photo.lbpg").read_bytes() == (tmp_path / "b/photo.lbpg").read_bytes()
+        assert main(["decompress", str(tmp_path / "a/photo.lbpg"), "-o", str(tmp_path / "d"), "--threads", "2"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "d/photo.png")), img)
+    with pytest.raises(SystemExit):
+        main(["decompress", "x.lbpg", "--threads", "0"])
