@@ -150,51 +150,44 @@ class ExactResidualModel:
         self.mixtures = cfg.mixtures
         act = 2.0**-ACT_FRACTION_BITS
         act_bound = 2**fmt.act_bits
+        out = 2.0**-OUTPUT_FRACTION_BITS
 
-        def hidden(n: int):
-            return np.full(n, act), np.full(n, act_bound)
+        def make(conv: nn.Conv2d, scales: np.ndarray, bounds: np.ndarray, to_output: bool = False) -> IntConv:
+            if to_output:
+                return IntConv(conv, scales, bounds, out, OUTPUT_BOUND, fmt)
+            return IntConv(conv, scales, bounds, act, act_bound, fmt)
+
+        def hidden(conv: nn.Conv2d, to_output: bool = False) -> IntConv:
+            """A convolution whose inputs are hidden activations."""
+            n = conv.in_channels
+            return make(conv, np.full(n, act), np.full(n, act_bound), to_output)
 
         # Stem input: 2x2-unshuffled (2 x~ - 255) / 255 and q / Q_SCALE.
-        stem_scales = np.r_[np.full(12, 1 / 255), 1 / Q_SCALE]
-        stem_bounds = np.r_[np.full(12, 255), 51]
-        self.stem = IntConv(model.stem, stem_scales, stem_bounds, act, act_bound, fmt)
-        ch, cq = cfg.half_channels, cfg.quarter_channels
-        self.down = IntConv(model.down, *hidden(4 * ch), act, act_bound, fmt)
-        self.trunk = [
-            (IntConv(b.conv1, *hidden(cq), act, act_bound, fmt), IntConv(b.conv2, *hidden(cq), act, act_bound, fmt))
-            for b in model.trunk
-        ]
+        self.stem = make(model.stem, np.r_[np.full(12, 1 / 255), 1 / Q_SCALE], np.r_[np.full(12, 255), 51])
+        self.down = hidden(model.down)
+        self.trunk = [(hidden(b.conv1), hidden(b.conv2)) for b in model.trunk]
         if self.steps != 16:
-            self.up = IntConv(model.up, *hidden(cq), act, act_bound, fmt)
-            self.half_blocks = [
-                (IntConv(b.conv1, *hidden(ch), act, act_bound, fmt), IntConv(b.conv2, *hidden(ch), act, act_bound, fmt))
-                for b in model.half_blocks
-            ]
-        out = 2.0**-OUTPUT_FRACTION_BITS
+            self.up = hidden(model.up)
+            self.half_blocks = [(hidden(b.conv1), hidden(b.conv2)) for b in model.half_blocks]
         if self.steps == 1:
-            self.head = [IntConv(model.head, *hidden(ch), out, OUTPUT_BOUND, fmt)]
+            self.head = hidden(model.head, to_output=True)
             return
         if self.steps == 16:  # trunk features, then the 4x4-unshuffled (2 x~ - 255) / 255
+            cq = cfg.quarter_channels
             feat_scales = np.r_[np.full(cq, act), np.full(48, 1 / 255)]
             feat_bounds = np.r_[np.full(cq, act_bound), np.full(48, 255)]
         else:
-            feat_scales, feat_bounds = hidden(ch)
-        cc = cfg.context_channels
+            feat_scales, feat_bounds = np.full(cfg.half_channels, act), np.full(cfg.half_channels, act_bound)
         self.context = [
-            IntConv(conv, np.full(conv.in_channels, 1 / RESIDUAL_DIVISOR), np.full(conv.in_channels, 255),
-                    act, act_bound, fmt)
+            make(conv, np.full(conv.in_channels, 1 / RESIDUAL_DIVISOR), np.full(conv.in_channels, 255))
             for conv in model.context
         ]
+        cc = cfg.context_channels
         self.heads = []
-        for s, head in enumerate(model.heads):
-            first, _, second, _, last = head
-            scales = np.r_[feat_scales, np.full(cc if s else 0, act)]
-            bounds = np.r_[feat_bounds, np.full(cc if s else 0, act_bound)]
-            self.heads.append([
-                IntConv(first, scales, bounds, act, act_bound, fmt),
-                IntConv(second, *hidden(first.out_channels), act, act_bound, fmt),
-                IntConv(last, *hidden(second.out_channels), out, OUTPUT_BOUND, fmt),
-            ])
+        for s, (first, _, second, _, last) in enumerate(model.heads):
+            extra = cc if s else 0  # pass 0 has no context
+            first_int = make(first, np.r_[feat_scales, np.full(extra, act)], np.r_[feat_bounds, np.full(extra, act_bound)])
+            self.heads.append([first_int, hidden(second), hidden(last, to_output=True)])
 
     @staticmethod
     def _block(pair, a: torch.Tensor, bound: float) -> torch.Tensor:
@@ -223,7 +216,7 @@ class ExactResidualModel:
         """Integer mixture parameters of pass ``step``, reading only the residuals (integers)
         of earlier passes from ``residual`` (N, 3, H, W)."""
         if self.steps == 1:
-            return self._split(F.pixel_shuffle(self.head[0](features), 2))
+            return self._split(F.pixel_shuffle(self.head(features), 2))
         inputs = [features]
         if step:
             known = torch.cat([pass_lattice(residual, s, self.steps) for s in range(step)], 1)
