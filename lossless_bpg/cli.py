@@ -251,8 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("-q", "--quality", type=int, help="force the lossy layer's Q (default: searched per image)")
     p.add_argument("-e", "--effort", type=int, choices=(1, 2, 3), default=2,
-                   help="Q search effort: 1 = the model's usual Q (fastest), 2 = search on a sample of the "
-                        "image (default), 3 = wider search on the whole image (slowest)")
+                   help="Q search effort: 1 = the model's usual Q (fastest), 2 = default, 3 = widest")
     p.add_argument("--backend", default="hevc", help="lossy backend: hevc (default) or bpg")
     p.add_argument("--model", default="default", help="residual model name or .pt path")
     p.add_argument("--verify", action="store_true", help="decode each file again and compare pixels")

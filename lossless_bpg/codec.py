@@ -28,12 +28,6 @@ Q_SEARCH_MAX = 44
 #: Encoder effort -> pattern-search steps over Q (effort 1 takes the model's starting Q).
 EFFORT_STEPS = {1: (), 2: (2, 1), 3: (4, 2, 1)}
 DEFAULT_EFFORT = 2
-#: Below effort 3, the Q search of a large image runs on a mosaic of this many tiles of
-#: TILE x TILE pixels spread over it (HEVC's 64x64 coding-tree size): a sixth of a 768x512
-#: photograph, and the search costs a sixth as much.
-PROBE_TILES = 16
-TILE = 64
-
 
 @dataclass
 class CompressionResult:
@@ -57,19 +51,6 @@ def _estimated_total_bits(
     return 8 * len(payload) + estimate_bits(model.exact, image, recon, q), payload, recon
 
 
-def probe_mosaic(image: np.ndarray, tiles: int = PROBE_TILES) -> np.ndarray:
-    """A square mosaic of ``tiles`` TILE x TILE tiles taken evenly over the image (row-major
-    over its tile grid), or the image itself when it is not much larger than that."""
-    h, w = image.shape[:2]
-    rows, cols = h // TILE, w // TILE
-    if rows * cols < 2 * tiles:
-        return image
-    side = int(np.sqrt(tiles))
-    picks = np.linspace(0, rows * cols - 1, side * side).round().astype(int)
-    blocks = [image[r * TILE : (r + 1) * TILE, c * TILE : (c + 1) * TILE] for r, c in zip(*np.divmod(picks, cols))]
-    return np.concatenate([np.concatenate(blocks[i : i + side], 1) for i in range(0, len(blocks), side)], 0)
-
-
 def choose_q(
     image: np.ndarray,
     lossy: LossyCodec,
@@ -80,15 +61,11 @@ def choose_q(
 ) -> tuple[int, dict[int, tuple[float, bytes, np.ndarray]]]:
     """Pattern search over integer Q for the smallest estimated total size, inside the Q range
     the model was trained on, from the model's preferred Q (or ``start``); ``effort`` picks the
-    steps (see EFFORT_STEPS); below effort 3 a large image is judged on its
-    :func:`probe_mosaic`.
+    steps (see EFFORT_STEPS).
 
-    The total is close to convex in Q, so this finds the best Q with 4-8 HEVC encodes. The
-    trials (estimated bits, payload, reconstruction) are returned; they are of the whole image
-    only when no mosaic was used.
+    The total is close to convex in Q, so this finds the best Q with 5-8 HEVC encodes; every
+    trial is kept so the winner's lossy payload is not encoded twice.
     """
-    if effort < 3:
-        image = probe_mosaic(image)
     q_lo, q_hi = model.q_range or (Q_SEARCH_MIN, Q_SEARCH_MAX)
     lo, hi = max(lossy.q_min, q_lo), min(lossy.q_max, q_hi)
     if start is None:
@@ -128,7 +105,7 @@ def compress(
     else:
         lossy.check_q(quality)
         q, trials = quality, {}
-    if q in trials and trials[q][2].shape == image.shape:
+    if q in trials:
         _, lossy_payload, recon = trials[q]
     else:  # forced Q, or effort 1 (nothing to compare)
         lossy_payload = lossy.encode(image, q)

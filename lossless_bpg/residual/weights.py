@@ -90,7 +90,14 @@ def load_model(name: str = DEFAULT_MODEL, directory: Path = WEIGHTS_DIR) -> Load
     meta = yaml.safe_load(config_path.read_text()) or {}
     model = ResidualModel(ResidualModelConfig.from_dict(meta.get("model", {})))
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return wrap(name, model, meta)
+    loaded = wrap(name, model, meta)
+    recorded = meta.get("model_id")
+    if recorded is not None and recorded != loaded.model_id_hex:
+        raise ModelMismatchError(
+            f"residual model {name!r} in {directory} hashes to {loaded.model_id_hex} but its YAML "
+            f"records {recorded}: the weights file is damaged or does not belong to that YAML"
+        )
+    return loaded
 
 
 def find_model_by_id(wanted: bytes, directory: Path = WEIGHTS_DIR) -> LoadedModel:

@@ -35,3 +35,14 @@ def test_unknown_model_id_is_a_clear_error():
 def test_missing_model_names_the_available_ones(tmp_path):
     with pytest.raises(ModelMismatchError, match="not found"):
         load_model("nope", tmp_path)
+
+
+def test_weights_that_do_not_match_their_recorded_id_are_refused(tmp_path):
+    torch.manual_seed(0)
+    m = ResidualModel(ResidualModelConfig(half_channels=4, quarter_channels=8, quarter_blocks=1, mixtures=2))
+    save_model(m, tmp_path, "tiny")
+    with torch.no_grad():
+        next(m.parameters()).view(-1)[0] += 1.0
+    torch.save(m.state_dict(), tmp_path / "tiny.pt")  # damaged / swapped weights, old YAML
+    with pytest.raises(ModelMismatchError, match="damaged or does not belong"):
+        load_model("tiny", tmp_path)
