@@ -29,6 +29,7 @@ Q_SEARCH_MAX = 44
 EFFORT_STEPS = {1: (), 2: (2, 1), 3: (4, 2, 1)}
 DEFAULT_EFFORT = 2
 
+
 @dataclass
 class CompressionResult:
     data: bytes
