@@ -180,5 +180,6 @@ def unpack(data: bytes) -> LbpgFile:
         checksum=bytes(checksum),
         version=version,
     )
-    n = n_streams
-    return LbpgFile(header, sections[0], tuple(sections[1 : 1 + n]), tuple(sections[1 + n :]), shifts, half_widths)
+    return LbpgFile(
+        header, sections[0], tuple(sections[1 : 1 + n_streams]), tuple(sections[1 + n_streams :]), shifts, half_widths
+    )

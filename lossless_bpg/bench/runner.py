@@ -20,12 +20,12 @@ CSV_FIELDS = [
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
 
 
-
 def torch_threads(n: int) -> None:
     """Worker initialiser: give torch ``n`` intra-op threads."""
     import torch
 
     torch.set_num_threads(n)
+
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dirs", nargs="+", type=Path, help="folders of images (e.g. ../shared/datasets/kodak)")

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import LOG_SCALE_MAX, LOG_SCALE_MIN, Q_SCALE, ResidualModel, pass_lattice
+from .model import LOG_SCALE_MAX, LOG_SCALE_MIN, Q_SCALE, MixtureParams, ResidualModel, pass_lattice
 
 #: Fractional bits of hidden activations.
 ACT_FRACTION_BITS = 6
@@ -126,10 +126,8 @@ class ExactParams:
         return ExactParams(*(t[..., :height, :width] for t in
                              (self.logits, self.means, self.log_scales, self.coupling)))
 
-    def as_float(self):
+    def as_float(self) -> MixtureParams:
         """The same parameters in real units (for rate estimates on the encoder side)."""
-        from .model import MixtureParams
-
         unit = 2.0**-OUTPUT_FRACTION_BITS
         return MixtureParams(
             self.logits.double() * unit,

@@ -139,9 +139,6 @@ class Mixtures:
         inv = _lookup(tab["inv_scale"], log_scales + shift * SHIFT_STEPS, LOG_SCALE_LO << P)
         return cls(weights.double(), means.double(), inv.double())
 
-    def __len__(self) -> int:
-        return self.means.shape[1]
-
     def select(self, index: torch.Tensor) -> "Mixtures":
         return Mixtures(self.weights[:, index], self.means[:, index], self.inv_scales[:, index])
 
@@ -224,8 +221,8 @@ def escape_cdf(
     steps = torch.arange(width - 1).unsqueeze(0)
     first = torch.where(below, torch.full_like(centers, lo), centers + half_width + 1)
     edges = first.unsqueeze(1) + steps
-    window_lo = mix.cdf_at((centers - half_width - 1).unsqueeze(1), lo, hi)
-    window_hi = mix.cdf_at((centers + half_width).unsqueeze(1), lo, hi)
+    window = mix.cdf_at(torch.stack([centers - half_width - 1, centers + half_width], 1), lo, hi)
+    window_lo, window_hi = window[:, :1], window[:, 1:]
     side = below.unsqueeze(1)
     low = torch.where(side, torch.zeros_like(window_lo), window_hi)
     high = torch.where(side, window_lo, mix.total())

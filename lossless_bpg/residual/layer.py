@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..container import MAX_HALF_WIDTH
 from ..search import pattern_search
 from . import coder
 from .exact import ExactParams, ExactResidualModel
@@ -24,8 +25,6 @@ SCALE_SHIFT_MAX = 64
 #: channel is fitted on every FIT_STRIDE-th row.
 FIT_STRIDE = 4
 FIT_MIN_SUBPIXELS = 4096
-#: Largest window half-width (stored in one byte); a window this wide holds every residual.
-MAX_HALF_WIDTH = 255
 
 
 @dataclass(frozen=True)
@@ -124,14 +123,17 @@ def _choose_half_width(distance: torch.Tensor, span: int) -> int:
     return best
 
 
-def _escape_rows(centers: torch.Tensor, symbols: torch.Tensor, half_width: int, lo: int, hi: int):
-    """Which subpixels left the window (indices), which of them below it, and the escape
-    alphabet size (the longest stretch between a window edge and the range's end)."""
+def _escapes(mix: Mixtures, centers: torch.Tensor, symbols: torch.Tensor, half_width: int, lo: int, hi: int):
+    """The subpixels whose window symbol says they left the window (indices), which of them
+    below it, and the CDFs their values are coded with, in an alphabet as wide as the longest
+    stretch between a window edge and the range's end (None when no subpixel left)."""
     index = torch.nonzero((symbols == 0) | (symbols == 2 * half_width + 2)).view(-1)
+    if not index.numel():
+        return index, None, None
     below = symbols[index] == 0
     c = centers[index]
-    reach = torch.where(below, c - half_width - lo, hi - c - half_width)
-    return index, below, max(int(reach.max()), 2) if index.numel() else 0
+    width = max(int(torch.where(below, c - half_width - lo, hi - c - half_width).max()), 2)
+    return index, below, escape_cdf(mix.select(index), c, below, half_width, lo, hi, width)
 
 
 def encode_residual(
@@ -162,14 +164,12 @@ def encode_residual(
                 half_width = _choose_half_width((values - centers).abs(), hi - lo)
                 symbols = (values - centers + half_width + 1).clamp_(0, 2 * half_width + 2)
                 streams.append(coder.encode(window_cdf(mix, centers, half_width, lo, hi), symbols))
-                index, below, width = _escape_rows(centers, symbols, half_width, lo, hi)
-                if width:
-                    c_esc = centers[index]
-                    esc_symbols = torch.where(below, values[index] - lo, values[index] - c_esc - half_width - 1)
-                    cdf = escape_cdf(mix.select(index), c_esc, below, half_width, lo, hi, width)
-                    escapes.append(coder.encode(cdf, esc_symbols))
-                else:
+                index, below, cdf = _escapes(mix, centers, symbols, half_width, lo, hi)
+                if cdf is None:
                     escapes.append(b"")
+                else:
+                    above_start = centers[index] + half_width + 1
+                    escapes.append(coder.encode(cdf, torch.where(below, values[index] - lo, values[index] - above_start)))
                 shifts.append(shift)
                 widths.append(half_width)
     return ResidualStreams(ranges, tuple(streams), tuple(escapes), tuple(shifts), tuple(widths))
@@ -196,12 +196,10 @@ def decode_residual(
                 centers = mix.centers(lo, hi)
                 symbols = coder.decode(window_cdf(mix, centers, half_width, lo, hi), stream).long()
                 values = centers + symbols - half_width - 1
-                index, below, width = _escape_rows(centers, symbols, half_width, lo, hi)
-                if width:
-                    c_esc = centers[index]
-                    cdf = escape_cdf(mix.select(index), c_esc, below, half_width, lo, hi, width)
-                    esc_symbols = coder.decode(cdf, escape).long()
-                    values[index] = torch.where(below, esc_symbols + lo, esc_symbols + c_esc + half_width + 1)
+                index, below, cdf = _escapes(mix, centers, symbols, half_width, lo, hi)
+                if cdf is not None:
+                    escaped = coder.decode(cdf, escape).long()
+                    values[index] = torch.where(below, escaped + lo, escaped + centers[index] + half_width + 1)
                 # ``target`` is a view of the canvas: later passes see these residuals. (Clamped:
                 # a damaged stream must not push the network's inputs past the bounds its exact
                 # arithmetic was sized for; the checksum reports the damage.)

@@ -198,7 +198,8 @@ class ResidualModel(nn.Module):
         hidden = F.conv2d(features, torch.cat([c.weight[:, :nf] for c in first]), torch.cat([c.bias for c in first]))
         ctx_w = torch.cat([c.weight[:, nf:] for c in first[1:]])
         from_context = F.conv2d(context, ctx_w, groups=self.steps - 1)
-        hidden = torch.cat([hidden[:, : hidden.shape[1] // self.steps], hidden[:, hidden.shape[1] // self.steps :] + from_context], 1)
+        pass0 = hidden.shape[1] // self.steps  # pass 0 has no context
+        hidden = torch.cat([hidden[:, :pass0], hidden[:, pass0:] + from_context], 1)
         hidden = F.leaky_relu(hidden, 0.2)
         for layer in (2, 4):
             convs = [head[layer] for head in self.heads]
@@ -210,10 +211,7 @@ class ResidualModel(nn.Module):
     def _stacked_context(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The context convolutions of passes 1.. as one convolution over all lattices, each
         pass's weights zero on the lattices of its own and later passes."""
-        weights = []
-        for s, conv in enumerate(self.context, start=1):
-            w = conv.weight
-            weights.append(F.pad(w, (0, 0, 0, 0, 0, 3 * self.steps - w.shape[1])))
+        weights = [F.pad(c.weight, (0, 0, 0, 0, 0, 3 * self.steps - c.in_channels)) for c in self.context]
         return torch.cat(weights), torch.cat([c.bias for c in self.context])
 
 
