@@ -122,7 +122,7 @@ def compress(
         residual_ranges=streams.ranges,
         checksum=pixel_checksum(image),
     )
-    data = pack(LbpgFile(header, lossy_payload, streams.streams, streams.escapes, streams.scale_shifts,
+    data = pack(LbpgFile(header, lossy_payload, streams.streams, streams.escapes, streams.adaptations,
                          streams.half_widths))
     residual_bytes = sum(map(len, streams.streams)) + sum(map(len, streams.escapes))
     return CompressionResult(
@@ -162,7 +162,7 @@ def decompress(data: bytes, model: LoadedModel | None = None) -> tuple[np.ndarra
     try:
         residual = decode_residual(
             model.exact, recon, h.q,
-            ResidualStreams(h.residual_ranges, f.residual_streams, f.escape_streams, f.scale_shifts, f.half_widths),
+            ResidualStreams(h.residual_ranges, f.residual_streams, f.escape_streams, f.adaptations, f.half_widths),
         )
     except LosslessBpgError:
         raise

@@ -15,8 +15,9 @@ from .errors import FormatError, VersionError
 from .varint import read_varint, write_varint
 
 MAGIC = b"LBPG"
-VERSION = 2
-SUPPORTED_VERSIONS = (2,)
+VERSION = 3
+#: Version 2 differs only in sending one log-scale offset per stream (see docs/format.md).
+SUPPORTED_VERSIONS = (2, 3)
 #: Versions this build recognises but can no longer decode, with the reason.
 RETIRED_VERSIONS = {
     1: "version 1 files were coded with floating-point model inference (lossless_bpg 0.1); "
@@ -30,6 +31,8 @@ MODEL_ID_BYTES = 8
 MAX_STREAMS = 48
 #: Largest window half-width of a residual stream (one byte).
 MAX_HALF_WIDTH = 255
+#: Most adaptation parameters one residual stream may carry.
+MAX_ADAPTATION = 32
 
 
 def pixel_checksum(image: np.ndarray) -> bytes:
@@ -63,14 +66,38 @@ class Header:
 @dataclass(frozen=True)
 class LbpgFile:
     """A parsed file. Per residual stream (see residual.layer): the coded window symbols, the
-    coded escapes, the signed log-scale shift and the window half-width the encoder chose."""
+    coded escapes, the signed adaptation parameters and the window half-width the encoder
+    chose."""
 
     header: Header
     lossy: bytes
     residual_streams: tuple[bytes, ...]
     escape_streams: tuple[bytes, ...]
-    scale_shifts: tuple[int, ...]
+    adaptations: tuple[tuple[int, ...], ...]
     half_widths: tuple[int, ...]
+
+
+def _signed(b: int) -> int:
+    return b - 256 if b >= 128 else b
+
+
+def _read_adaptations(data: bytes, pos: int, n_streams: int, version: int) -> tuple[tuple[tuple[int, ...], ...], int]:
+    """Per stream: version 3, a count byte then that many signed bytes; version 2, exactly one
+    signed byte (the log-scale offset)."""
+    if version == 2:
+        if len(data) < pos + n_streams:
+            raise ValueError("data ends inside the per-stream scale shifts")
+        return tuple((_signed(b),) for b in data[pos : pos + n_streams]), pos + n_streams
+    out = []
+    for _ in range(n_streams):
+        if len(data) <= pos:
+            raise ValueError("data ends inside the adaptation parameters")
+        count = data[pos]
+        if count > MAX_ADAPTATION or len(data) < pos + 1 + count:
+            raise ValueError(f"impossible adaptation parameter count {count}")
+        out.append(tuple(_signed(b) for b in data[pos + 1 : pos + 1 + count]))
+        pos += 1 + count
+    return tuple(out), pos
 
 
 def pack(f: LbpgFile) -> bytes:
@@ -86,15 +113,18 @@ def pack(f: LbpgFile) -> bytes:
     for lo, hi in h.residual_ranges:
         out += write_varint(_zigzag(lo)) + write_varint(_zigzag(hi))
     n = len(f.residual_streams)
-    if not len(f.escape_streams) == len(f.scale_shifts) == len(f.half_widths) == n:
-        raise ValueError("one escape stream, scale shift and half-width per residual stream")
-    if any(not -128 <= v < 128 for v in f.scale_shifts) or any(not 0 <= v <= MAX_HALF_WIDTH for v in f.half_widths):
-        raise ValueError("scale shift or half-width out of range")
+    if not len(f.escape_streams) == len(f.adaptations) == len(f.half_widths) == n:
+        raise ValueError("one escape stream, adaptation and half-width per residual stream")
+    if any(len(a) > MAX_ADAPTATION or any(not -128 <= v < 128 for v in a) for a in f.adaptations):
+        raise ValueError("adaptation parameters out of range")
+    if any(not 0 <= v <= MAX_HALF_WIDTH for v in f.half_widths):
+        raise ValueError("half-width out of range")
     sections = (f.lossy, *f.residual_streams, *f.escape_streams)
     out += write_varint(n)
     for s in sections:
         out += write_varint(len(s))
-    out += bytes(v & 0xFF for v in f.scale_shifts)
+    for params in f.adaptations:
+        out += bytes([len(params), *(v & 0xFF for v in params)])
     out += bytes(f.half_widths)
     out += h.checksum
     payload = b"".join(sections)
@@ -138,11 +168,11 @@ def unpack(data: bytes) -> LbpgFile:
         for _ in range(1 + 2 * n_streams):
             n, pos = read_varint(data, pos)
             lengths.append(n)
-        if len(data) < pos + 2 * n_streams:
-            raise ValueError("data ends inside the per-stream parameters")
-        shifts = tuple(b - 256 if b >= 128 else b for b in data[pos : pos + n_streams])
-        half_widths = tuple(data[pos + n_streams : pos + 2 * n_streams])
-        pos += 2 * n_streams
+        adaptations, pos = _read_adaptations(data, pos, n_streams, version)
+        if len(data) < pos + n_streams:
+            raise ValueError("data ends inside the window half-widths")
+        half_widths = tuple(data[pos : pos + n_streams])
+        pos += n_streams
     except ValueError as exc:
         raise FormatError(f"file is truncated or corrupted in its header ({exc})") from exc
     checksum = data[pos : pos + CHECKSUM_BYTES]
@@ -181,5 +211,5 @@ def unpack(data: bytes) -> LbpgFile:
         version=version,
     )
     return LbpgFile(
-        header, sections[0], tuple(sections[1 : 1 + n_streams]), tuple(sections[1 + n_streams :]), shifts, half_widths
+        header, sections[0], tuple(sections[1 : 1 + n_streams]), tuple(sections[1 + n_streams :]), adaptations, half_widths
     )

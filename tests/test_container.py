@@ -11,7 +11,8 @@ def _sample() -> LbpgFile:
         residual_ranges=((-40, 37), (-255, 255), (0, 0)),
         checksum=pixel_checksum(np.zeros((2, 2, 3), np.uint8)),
     )
-    return LbpgFile(header, b"lossy-bytes" * 5, (b"r" * 7, b"g" * 3, b""), (b"e", b"", b""), (-64, 5, 0), (12, 0, 255))
+    return LbpgFile(header, b"lossy-bytes" * 5, (b"r" * 7, b"g" * 3, b""), (b"e", b"", b""),
+                    ((-64,), (5, -3, 0, 127, -128, 1, 2, 3, 4, 5), ()), (12, 0, 255))
 
 
 def test_pack_unpack_round_trip():
@@ -43,7 +44,7 @@ def test_trailing_bytes_are_rejected():
 def test_unknown_version_says_which_versions_are_readable():
     data = bytearray(pack(_sample()))
     data[4] = 9
-    with pytest.raises(VersionError, match="version 9 is not supported.*reads versions 2"):
+    with pytest.raises(VersionError, match="version 9 is not supported.*reads versions 2, 3"):
         unpack(bytes(data))
 
 
@@ -59,6 +60,25 @@ def test_out_of_range_stream_parameters_are_not_written():
 
     with pytest.raises(ValueError, match="half-width"):
         pack(dataclasses.replace(_sample(), half_widths=(12, 0, 256)))
+
+
+def test_out_of_range_adaptation_parameters_are_not_written():
+    import dataclasses
+
+    with pytest.raises(ValueError, match="adaptation"):
+        pack(dataclasses.replace(_sample(), adaptations=((128,), (), ())))
+    with pytest.raises(ValueError, match="adaptation"):
+        pack(dataclasses.replace(_sample(), adaptations=((0,) * 33, (), ())))
+
+
+def test_version_2_files_read_as_one_log_scale_offset_per_stream():
+    """Version 2 stored one signed byte per stream (the log-scale shift) where version 3 stores
+    a count and that many bytes; a v2 file reads as offset-only adaptations."""
+    from tests.conftest import ROOT
+
+    f = unpack((ROOT / "tests" / "data" / "v2_sample.lbpg").read_bytes())
+    assert f.header.version == 2
+    assert all(len(a) == 1 for a in f.adaptations) and any(a != (0,) for a in f.adaptations)
 
 
 def test_not_an_lbpg_file():

@@ -11,7 +11,7 @@ Per subpixel and boundary b = r + 1/2 between symbols r and r + 1::
     cdf(b) = sum_k w_k * sigmoid((b - mean_k) * exp(-log_scale_k)),   w = softmax(logits)
 
 with the R -> G -> B coupling (tanh of the coupling outputs times the earlier residuals) added
-to the means, and the per-stream log-scale shift added to the log-scales.
+to the means, and the per-image recalibration of :mod:`.adaptation` applied.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ TABLES_PATH = Path(__file__).with_name("exact_tables.npz")
 P = OUTPUT_FRACTION_BITS
 #: Means are carried on the finer grid 2**-MEAN_BITS once the coupling is added.
 MEAN_BITS = 14
-#: exp(-log_scale) table: log-scales in [LOG_SCALE_LO, LOG_SCALE_HI] (after the shift), values
+#: exp(-log_scale) table: log-scales in [LOG_SCALE_LO, LOG_SCALE_HI] (after adaptation), values
 #: scaled by 2**INV_SCALE_BITS.
 LOG_SCALE_LO, LOG_SCALE_HI = -6, 8
 INV_SCALE_BITS = 18
@@ -47,8 +47,6 @@ SOFTMAX_RANGE = 24
 #: values scaled by 2**TANH_BITS.
 TANH_RANGE = 8
 TANH_BITS = 14
-#: Per-stream log-scale shift unit, in parameter-grid steps (1/32 real units).
-SHIFT_STEPS = 1 << (P - 5)
 
 
 def _round(value: decimal.Decimal) -> int:
@@ -130,13 +128,13 @@ class Mixtures:
     inv_scales: torch.Tensor
 
     @classmethod
-    def build(cls, logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor, shift: int = 0) -> "Mixtures":
-        """From int64 ``logits``, ``log_scales`` (K, M) on the parameter grid, ``means`` (K, M)
-        from :func:`coupled_means`, and a log-scale shift in 1/32 units."""
+    def build(cls, logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor) -> "Mixtures":
+        """From int64 ``logits``, ``log_scales`` (K, M) on the parameter grid and ``means``
+        (K, M) on the grid 2**-MEAN_BITS (from :func:`coupled_means`, then adapted)."""
         tab = tables()
         expd = _lookup(tab["exp_neg"], logits.amax(0, keepdim=True) - logits, 0)
         weights = (expd << PROB_BITS) // expd.sum(0, keepdim=True)
-        inv = _lookup(tab["inv_scale"], log_scales + shift * SHIFT_STEPS, LOG_SCALE_LO << P)
+        inv = _lookup(tab["inv_scale"], log_scales, LOG_SCALE_LO << P)
         return cls(weights.double(), means.double(), inv.double())
 
     def select(self, index: torch.Tensor) -> "Mixtures":

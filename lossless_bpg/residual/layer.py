@@ -10,41 +10,31 @@ import numpy as np
 import torch
 
 from ..container import MAX_HALF_WIDTH
-from ..search import pattern_search
-from . import coder
+from . import adaptation, coder
 from .exact import ExactParams, ExactResidualModel
 from .exact_cdf import Mixtures, coupled_means, escape_cdf, window_cdf
 from .mixture import bits, log_prob
-from .model import MixtureParams, ResidualModel, pad_to_multiple, pass_extent, pass_lattice
-
-#: Per-image adaptation (as RC): each stream's mixture log-scales are shifted by k / 32,
-#: k in [-SCALE_SHIFT_MAX, SCALE_SHIFT_MAX], chosen by the encoder and sent as one byte.
-SCALE_SHIFT_UNIT = 1.0 / 32.0
-SCALE_SHIFT_MAX = 64
-#: The scale shift of a pass with more than FIT_MIN_SUBPIXELS * FIT_STRIDE subpixels per
-#: channel is fitted on every FIT_STRIDE-th row.
-FIT_STRIDE = 4
-FIT_MIN_SUBPIXELS = 4096
+from .model import ResidualModel, pad_to_multiple, pass_extent, pass_lattice
 
 
 @dataclass(frozen=True)
 class ResidualStreams:
     """What the residual layer writes: per-channel ranges and, per coded stream (R, G, B of each
-    coding pass), the arithmetic-coded window symbols, the coded escapes, the log-scale shift
-    and the window half-width the encoder chose."""
+    coding pass), the arithmetic-coded window symbols, the coded escapes, the adaptation
+    parameters (see :mod:`.adaptation`) and the window half-width the encoder chose."""
 
     ranges: tuple[tuple[int, int], ...]  # (lo, hi) per channel
     streams: tuple[bytes, ...]
     escapes: tuple[bytes, ...]
-    #: Log-scale shift fitted to this image, in SCALE_SHIFT_UNIT.
-    scale_shifts: tuple[int, ...]
+    #: Per-image recalibration of the stream's mixtures (a prefix of adaptation's parameters).
+    adaptations: tuple[tuple[int, ...], ...]
     #: Symbols within this distance of a subpixel's window centre are coded directly.
     half_widths: tuple[int, ...]
 
     def __post_init__(self) -> None:
         n = len(self.streams)
-        if not len(self.escapes) == len(self.scale_shifts) == len(self.half_widths) == n:
-            raise ValueError("every residual stream needs its escapes, scale shift and half-width")
+        if not len(self.escapes) == len(self.adaptations) == len(self.half_widths) == n:
+            raise ValueError("every residual stream needs its escapes, adaptation and half-width")
 
 
 def _chw(array: np.ndarray) -> torch.Tensor:
@@ -83,29 +73,11 @@ class _Passes:
         self.canvas[..., : self.height, : self.width] = _chw(residual)
 
 
-def _mixtures(params: ExactParams, c: int, target: torch.Tensor, shift: int) -> Mixtures:
-    means = coupled_means(params, c, target)
-    return Mixtures.build(_flat(params.logits[:, c]), _flat(means), _flat(params.log_scales[:, c]), shift)
-
-
-def _stream_bits(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int, shift: int = 0) -> float:
-    """Model code length of channel ``c`` of a pass, in bits (real-valued estimate)."""
-    logits, means, log_scales = params.channel(c, target)
-    return float(bits(log_prob(logits, means, log_scales + shift * SCALE_SHIFT_UNIT, target[:, c], lo, hi)))
-
-
-def _fit_scale_shift(params: MixtureParams, c: int, target: torch.Tensor, lo: int, hi: int) -> int:
-    """The shift that minimises this stream's model code length on this image (judged on every
-    FIT_STRIDE-th row of a large pass: one number does not need every subpixel)."""
-    if target.shape[-2] * target.shape[-1] > FIT_MIN_SUBPIXELS * FIT_STRIDE:
-        rows = slice(None, None, FIT_STRIDE)
-        params = MixtureParams(*(t[..., rows, :] for t in (params.logits, params.means, params.log_scales, params.coupling)))
-        target = target[..., rows, :]
-    best, _ = pattern_search(
-        lambda shift: _stream_bits(params, c, target, lo, hi, shift),
-        0, -SCALE_SHIFT_MAX, SCALE_SHIFT_MAX, steps=(8, 4, 2, 1),
+def _mixtures(params: ExactParams, c: int, target: torch.Tensor, adapt: tuple[int, ...]) -> Mixtures:
+    logits, means, log_scales = adaptation.apply_exact(
+        _flat(params.logits[:, c]), _flat(coupled_means(params, c, target)), _flat(params.log_scales[:, c]), adapt
     )
-    return best
+    return Mixtures.build(logits, means, log_scales)
 
 
 def _choose_half_width(distance: torch.Tensor, span: int) -> int:
@@ -136,29 +108,46 @@ def _escapes(mix: Mixtures, centers: torch.Tensor, symbols: torch.Tensor, half_w
     return index, below, escape_cdf(mix.select(index), c, below, half_width, lo, hi, width)
 
 
+def _fit_adaptations(passes: _Passes, ranges) -> dict[tuple[int, int], tuple[int, ...]]:
+    """Adaptation parameters of every coded stream, by (pass, channel), fitted to the residuals."""
+    keys, samples = [], []
+    for step, (params, target) in enumerate(passes):
+        if params is None:
+            continue
+        estimate = params.as_float()
+        for c, (lo, hi) in enumerate(ranges):
+            if lo != hi:
+                mixture = estimate.channel(c, target)
+                samples.append(adaptation.StreamSample.of(*mixture, target[:, c], lo, hi, adaptation.FIT_MAX_SUBPIXELS))
+                keys.append((step, c))
+    return dict(zip(keys, adaptation.fit(samples)))
+
+
 def encode_residual(
-    model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int, adapt_scales: bool = True
+    model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int, adapt: bool = True
 ) -> ResidualStreams:
     """Code ``image - recon`` (both (H, W, 3) uint8) given the lossy reconstruction;
-    ``adapt_scales`` fits one log-scale shift per stream to this image."""
+    ``adapt`` fits the mixtures' per-stream recalibration to this image."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
     ranges = tuple((int(residual[..., c].min()), int(residual[..., c].max())) for c in range(3))
-    streams, escapes, shifts, widths = [], [], [], []
+    streams, escapes, adaptations, widths = [], [], [], []
     # Any thread count: the exact inference gives the same CDFs whatever it is.
     with torch.inference_mode():
         passes = _Passes(model, recon, q)
         passes.fill(residual)
-        for params, target in passes:
-            estimate = params.as_float() if params is not None and adapt_scales else None
+        # Two sweeps over the passes: one fits every stream's adaptation at once, one codes
+        # (recomputing the passes is cheaper than keeping them all).
+        fitted = _fit_adaptations(passes, ranges) if adapt else {}
+        for step, (params, target) in enumerate(passes):
             for c, (lo, hi) in enumerate(ranges):
                 if params is None or lo == hi:
                     streams.append(b"")
                     escapes.append(b"")
-                    shifts.append(0)
+                    adaptations.append(())
                     widths.append(0)
                     continue
-                shift = _fit_scale_shift(estimate, c, target.double(), lo, hi) if adapt_scales else 0
-                mix = _mixtures(params, c, target, shift)
+                adapt_c = fitted.get((step, c), ())
+                mix = _mixtures(params, c, target, adapt_c)
                 centers = mix.centers(lo, hi)
                 values = target[0, c].reshape(-1).long()
                 half_width = _choose_half_width((values - centers).abs(), hi - lo)
@@ -170,9 +159,9 @@ def encode_residual(
                 else:
                     above_start = centers[index] + half_width + 1
                     escapes.append(coder.encode(cdf, torch.where(below, values[index] - lo, values[index] - above_start)))
-                shifts.append(shift)
+                adaptations.append(adapt_c)
                 widths.append(half_width)
-    return ResidualStreams(ranges, tuple(streams), tuple(escapes), tuple(shifts), tuple(widths))
+    return ResidualStreams(ranges, tuple(streams), tuple(escapes), tuple(adaptations), tuple(widths))
 
 
 def decode_residual(
@@ -181,18 +170,18 @@ def decode_residual(
     """Inverse of :func:`encode_residual`: returns the (H, W, 3) int16 residual."""
     if len(layer.streams) != 3 * model.steps:
         raise ValueError(f"expected {3 * model.steps} residual streams, found {len(layer.streams)}")
-    coded = iter(zip(layer.streams, layer.escapes, layer.scale_shifts, layer.half_widths))
+    coded = iter(zip(layer.streams, layer.escapes, layer.adaptations, layer.half_widths))
     with torch.inference_mode():
         passes = _Passes(model, recon, q)
         for params, target in passes:
             for c, (lo, hi) in enumerate(layer.ranges):
-                stream, escape, shift, half_width = next(coded)
+                stream, escape, adapt, half_width = next(coded)
                 if params is None:
                     continue
                 if lo == hi:
                     target[0, c] = lo
                     continue
-                mix = _mixtures(params, c, target, shift)
+                mix = _mixtures(params, c, target, adapt)
                 centers = mix.centers(lo, hi)
                 symbols = coder.decode(window_cdf(mix, centers, half_width, lo, hi), stream).long()
                 values = centers + symbols - half_width - 1
@@ -240,5 +229,6 @@ def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarra
             for c, (lo, hi) in enumerate(ranges):
                 if lo == hi:
                     continue  # a constant channel is not coded at all
-                total += _stream_bits(estimate, c, target, lo, hi)
+                logits, means, log_scales = estimate.channel(c, target)
+                total += float(bits(log_prob(logits, means, log_scales, target[:, c], lo, hi)))
     return total

@@ -4,8 +4,8 @@ import pytest
 from lossless_bpg.residual import decode_residual, encode_residual, estimate_bits
 
 
-def _round_trip(model, image, recon, q=24, adapt_scales=True):
-    streams = encode_residual(model.exact, image, recon, q, adapt_scales)
+def _round_trip(model, image, recon, q=24, adapt=True):
+    streams = encode_residual(model.exact, image, recon, q, adapt)
     residual = decode_residual(model.exact, recon, q, streams)
     assert np.array_equal(residual, image.astype(np.int16) - recon.astype(np.int16))
     return streams
@@ -34,18 +34,20 @@ def _noisy_pair(rng):
 
 def test_estimate_is_close_to_the_real_size(model, rng):
     image, recon = _noisy_pair(rng)
-    streams = _round_trip(model, image, recon, adapt_scales=False)
-    assert set(streams.scale_shifts) == {0}
+    streams = _round_trip(model, image, recon, adapt=False)
+    assert set(streams.adaptations) == {()}
     real = 8 * (sum(map(len, streams.streams)) + sum(map(len, streams.escapes)))
     assert real == pytest.approx(estimate_bits(model.exact, image, recon, 24), rel=0.03)
 
 
-def test_per_image_scale_shifts_round_trip_and_do_not_cost_bits(model, rng):
+def test_per_image_adaptation_round_trips_and_saves_more_than_it_costs(model, rng):
     image, recon = _noisy_pair(rng)  # uniform noise: far from what the model expects
-    fixed = _round_trip(model, image, recon, adapt_scales=False)
-    adapted = _round_trip(model, image, recon, adapt_scales=True)
-    assert any(adapted.scale_shifts)
-    assert sum(map(len, adapted.streams)) < sum(map(len, fixed.streams))
+    fixed = _round_trip(model, image, recon, adapt=False)
+    adapted = _round_trip(model, image, recon, adapt=True)
+    assert {len(a) for a in adapted.adaptations} > {0}, "some stream should send parameters"
+    coded = [sum(map(len, s.streams)) + sum(map(len, s.escapes)) + sum(map(len, s.adaptations))
+             for s in (fixed, adapted)]
+    assert coded[1] < coded[0]
 
 
 def test_values_outside_narrow_windows_round_trip_as_escapes(model, rng, monkeypatch):

@@ -1,0 +1,79 @@
+import math
+
+import pytest
+import torch
+
+from lossless_bpg.residual import adaptation
+from lossless_bpg.residual.exact import OUTPUT_FRACTION_BITS as P
+from lossless_bpg.residual.exact_cdf import LOG_SCALE_HI, LOG_SCALE_LO, MEAN_BITS
+
+from .helpers import random_mixtures
+
+K = 4
+
+
+def _exact(m=500, seed=0):
+    (logits, means, log_scales), _ = random_mixtures(m, K, seed)
+    return logits, means, log_scales
+
+
+def test_no_parameters_change_nothing():
+    logits, means, log_scales = _exact()
+    for params in ((), (0,), (0,) * adaptation.parameter_count(K)):
+        out = adaptation.apply_exact(logits, means, log_scales, params)
+        assert all(torch.equal(a, b) for a, b in zip(out, (logits, means, log_scales)))
+
+
+def test_a_lone_offset_shifts_the_log_scales_as_version_2_did():
+    logits, means, log_scales = _exact()
+    _, _, shifted = adaptation.apply_exact(logits, means, log_scales, (-20,))
+    expected = (log_scales - (20 << (P - 5))).clamp(LOG_SCALE_LO << P, LOG_SCALE_HI << P)
+    assert torch.equal(shifted, expected)
+
+
+def test_exact_and_float_recalibrations_agree_to_the_grid():
+    logits, means, log_scales = _exact(seed=3)
+    params = (9, -13, 40, 5, -7, 3, -2, 0, 11)
+    exact = adaptation.apply_exact(logits, means, log_scales, params)
+    real = adaptation.apply_float(
+        logits.double() / (1 << P), means.double() / (1 << MEAN_BITS), log_scales.double() / (1 << P),
+        torch.tensor(params, dtype=torch.float64).unsqueeze(1),
+    )
+    for got, want, grid in zip(exact, real, (P, MEAN_BITS, P)):
+        assert torch.allclose(got.double() / (1 << grid), want, atol=2.0 / (1 << grid))
+
+
+def test_too_many_parameters_for_the_model_are_refused():
+    logits, means, log_scales = _exact()
+    with pytest.raises(ValueError, match="at most"):
+        adaptation.apply_exact(logits, means, log_scales, (1,) * (adaptation.parameter_count(K) + 1))
+
+
+def _stream(scale_factor: float, mean_gain: float, m: int, seed: int = 0) -> adaptation.StreamSample:
+    """A one-component model that predicts N(mean, s); the data are drawn around mean * gain
+    with scales * ``scale_factor``: a miscalibration the fit should find."""
+    g = torch.Generator().manual_seed(seed)
+    means = torch.randn(1, m, generator=g) * 8
+    log_scales = torch.full((1, m), 0.5)
+    u = torch.rand(m, generator=g).clamp(1e-6, 1 - 1e-6)
+    target = (means[0] * mean_gain + math.exp(0.5) * scale_factor * torch.log(u / (1 - u))).round().clamp(-60, 60)
+    pad = torch.zeros(K - 1, m)
+    logits = torch.cat([torch.zeros(1, m), pad - 30])  # components 1.. carry no weight
+    return adaptation.StreamSample(
+        logits, torch.cat([means, pad]), torch.cat([log_scales, pad]), target, -60, 60, m
+    )
+
+
+def test_fit_finds_a_miscalibration_and_pays_for_its_parameters():
+    wide = _stream(scale_factor=2.0, mean_gain=0.75, m=4000)
+    fitted = adaptation.fit([wide])[0]
+    assert len(fitted) == adaptation.parameter_count(K)
+    offset = fitted[adaptation.LOG_SCALE_OFFSET] + 0.5 * 32 * fitted[adaptation.LOG_SCALE_GAIN] / 32
+    assert offset / 32 == pytest.approx(math.log(2.0), abs=0.1)
+    assert (1 + fitted[adaptation.MEAN_GAIN] / 32) == pytest.approx(0.75, abs=0.05)
+
+
+def test_a_tiny_stream_sends_fewer_parameters_than_a_large_one():
+    tiny, large = _stream(2.0, 0.75, m=12, seed=1), _stream(2.0, 0.75, m=4000, seed=2)
+    fitted = adaptation.fit([tiny, large])
+    assert len(fitted[0]) < len(fitted[1])
