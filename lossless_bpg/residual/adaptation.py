@@ -40,7 +40,7 @@ MEAN_LIMIT = 1024
 #: The fit looks at no more than about this many subpixels of a stream (every k-th row).
 FIT_MAX_SUBPIXELS = 2048
 #: L-BFGS iterations: the log-scale offsets alone (one per stream: converges fast), then all.
-OFFSET_FIT_ITERATIONS = 8
+OFFSET_FIT_ITERATIONS = 4
 FIT_ITERATIONS = 20
 
 
@@ -171,20 +171,62 @@ def fit(samples: Sequence[StreamSample]) -> list[tuple[int, ...]]:
 
 
 def _minimise(batch: _Batch, start: torch.Tensor, free: torch.Tensor, iterations: int) -> torch.Tensor:
-    """L-BFGS on the real-valued total code length over the ``free`` entries of the (S, P)
+    """Minimise the real-valued total code length over the ``free`` entries of the (S, P)
     parameters, from ``start``; returns them rounded to integers in range."""
-    values = start[free].clone().requires_grad_(True)
     scale = 1.0 / float((batch.weight * torch.bincount(batch.index, minlength=batch.streams)).sum())
-    opt = torch.optim.LBFGS([values], max_iter=iterations, line_search_fn="strong_wolfe")
 
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = batch.bits(start.masked_scatter(free, values)).sum() * scale  # bits per subpixel
-        loss.backward()
-        return loss
+    def bits_per_subpixel(values: torch.Tensor) -> torch.Tensor:
+        return batch.bits(start.masked_scatter(free, values)).sum() * scale
 
-    opt.step(closure)
-    result = start.masked_scatter(free, values.detach())
+    values = lbfgs(bits_per_subpixel, start[free], iterations)
+    result = start.masked_scatter(free, values)
     if not torch.isfinite(result).all():
         return start
     return result.round().clamp(-PARAM_MAX, PARAM_MAX)
+
+
+def lbfgs(f, x: torch.Tensor, iterations: int, history: int = 8) -> torch.Tensor:
+    """Minimise the differentiable scalar function ``f`` from ``x`` by L-BFGS with a
+    backtracking (Armijo) line search. (Small and self-contained: ``torch.optim`` would import
+    the compiler stack on first use, about a second and 70 MB.)"""
+
+    def value_and_grad(point: torch.Tensor) -> tuple[float, torch.Tensor]:
+        point = point.detach().requires_grad_(True)
+        value = f(point)
+        (grad,) = torch.autograd.grad(value, point)
+        return float(value.detach()), grad
+
+    x = x.detach().clone()
+    value, grad = value_and_grad(x)
+    steps: list[tuple[torch.Tensor, torch.Tensor, float]] = []  # (s, y, 1 / y.s)
+    for _ in range(iterations):
+        direction = -grad
+        alphas = []
+        for s, y, rho in reversed(steps):
+            alpha = rho * float(s @ direction)
+            direction = direction - alpha * y
+            alphas.append(alpha)
+        if steps:
+            s, y, _ = steps[-1]
+            direction = direction * (float(s @ y) / float(y @ y))
+        else:  # no curvature known yet: a cautious first step
+            direction = direction * min(1.0, 1.0 / max(float(grad.abs().sum()), 1e-12))
+        for (s, y, rho), alpha in zip(steps, reversed(alphas)):
+            direction = direction + s * (alpha - rho * float(y @ direction))
+        slope = float(grad @ direction)
+        if not slope < 0:
+            break
+        t = 1.0
+        for _ in range(12):
+            candidate = x + t * direction
+            new_value, new_grad = value_and_grad(candidate)
+            if math.isfinite(new_value) and new_value <= value + 1e-4 * t * slope:
+                break
+            t *= 0.5
+        else:
+            break
+        s, y = candidate - x, new_grad - grad
+        if float(s @ y) > 1e-12:
+            steps = (steps + [(s, y, 1.0 / float(s @ y))])[-history:]
+        x, value, grad = candidate, new_value, new_grad
+    return x
