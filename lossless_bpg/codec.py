@@ -12,13 +12,12 @@ from .errors import ChecksumError, FormatError, LosslessBpgError, ModelMismatchE
 from .search import pattern_search
 from .lossy import LossyCodec, backend_name_from_id, get_lossy_codec
 from .residual import (
-    AdaptationPlan,
     LoadedModel,
     ResidualStreams,
     decode_residual,
     encode_residual,
+    estimate_bits,
     find_model_by_id,
-    plan_adaptation,
 )
 
 #: Where the Q search starts and the range it may move in (HEVC QP units), for a model whose
@@ -45,21 +44,12 @@ class CompressionResult:
         return 8.0 * len(self.data) / (height * width * 3)
 
 
-@dataclass(frozen=True)
-class QTrial:
-    """One Q the search tried: estimated total bits, and what coding it would reuse."""
-
-    bits: float
-    lossy_payload: bytes
-    recon: np.ndarray
-    plan: AdaptationPlan
-
-
-def _trial(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel) -> QTrial:
+def _estimated_total_bits(
+    image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel
+) -> tuple[float, bytes, np.ndarray]:
     payload = lossy.encode(image, q)
     recon = lossy.decode(payload)
-    plan = plan_adaptation(model.exact, image, recon, q)
-    return QTrial(8 * len(payload) + plan.bits, payload, recon, plan)
+    return 8 * len(payload) + estimate_bits(model.exact, image, recon, q), payload, recon
 
 
 def choose_q(
@@ -69,7 +59,7 @@ def choose_q(
     start: int | None = None,
     progress: Callable[[int, float], None] | None = None,
     effort: int = DEFAULT_EFFORT,
-) -> tuple[int, dict[int, QTrial]]:
+) -> tuple[int, dict[int, tuple[float, bytes, np.ndarray]]]:
     """Pattern search over integer Q for the smallest estimated total size, inside the Q range
     the model was trained on, from the model's preferred Q (or ``start``); ``effort`` picks the
     steps (see EFFORT_STEPS).
@@ -81,13 +71,13 @@ def choose_q(
     lo, hi = max(lossy.q_min, q_lo), min(lossy.q_max, q_hi)
     if start is None:
         start = Q_START if model.q_start is None else model.q_start
-    trials: dict[int, QTrial] = {}
+    trials: dict[int, tuple[float, bytes, np.ndarray]] = {}
 
     def cost(q: int) -> float:
-        trials[q] = _trial(image, q, lossy, model)
+        trials[q] = _estimated_total_bits(image, q, lossy, model)
         if progress:
-            progress(q, trials[q].bits)
-        return trials[q].bits
+            progress(q, trials[q][0])
+        return trials[q][0]
 
     best, _ = pattern_search(cost, start, lo, hi, EFFORT_STEPS[effort])
     return best, trials
@@ -117,12 +107,11 @@ def compress(
         lossy.check_q(quality)
         q, trials = quality, {}
     if q in trials:
-        lossy_payload, recon, plan = trials[q].lossy_payload, trials[q].recon, trials[q].plan
+        _, lossy_payload, recon = trials[q]
     else:  # forced Q, or effort 1 (nothing to compare)
         lossy_payload = lossy.encode(image, q)
         recon = lossy.decode(lossy_payload)
-        plan = None
-    streams = encode_residual(model.exact, image, recon, q, plan)
+    streams = encode_residual(model.exact, image, recon, q)
     header = Header(
         backend_id=lossy.backend_id,
         q=q,
@@ -142,7 +131,7 @@ def compress(
         lossy_bytes=len(lossy_payload),
         residual_bytes=residual_bytes,
         header_bytes=len(data) - len(lossy_payload) - residual_bytes,
-        q_trials={k: v.bits for k, v in trials.items()},
+        q_trials={k: v[0] for k, v in trials.items()},
     )
 
 

@@ -145,13 +145,13 @@ class _Batch:
         return torch.zeros(self.streams).index_add_(0, self.index, per_subpixel) * self.weight
 
 
-def fit(samples: Sequence[StreamSample]) -> tuple[list[tuple[int, ...]], float]:
+def fit(samples: Sequence[StreamSample]) -> list[tuple[int, ...]]:
     """The parameters to send for each stream: none, the log-scale offset alone, or all of
-    them, whichever gives the fewest estimated bits counting one byte per parameter sent; and
-    that estimate, summed over the streams. Streams are fitted together (their parameters are
-    independent; one optimiser run over all of them is much cheaper than one per stream)."""
+    them, whichever gives the fewest estimated bits counting one byte per parameter sent.
+    Streams are fitted together (their parameters are independent; one optimiser run over
+    all of them is much cheaper than one per stream)."""
     if not samples:
-        return [], 0.0
+        return []
     k = samples[0].logits.shape[0]
     sizes = (0, 1, parameter_count(k))
     # The encoder may run under inference mode; the fit needs autograd on ordinary tensors.
@@ -166,9 +166,8 @@ def fit(samples: Sequence[StreamSample]) -> tuple[list[tuple[int, ...]], float]:
         with torch.no_grad():
             costs = torch.stack([batch.bits(c) for c in candidates])
     costs += 8.0 * torch.tensor(sizes, dtype=costs.dtype).unsqueeze(1)
-    best, choices = costs.min(0)
-    params = [tuple(int(v) for v in candidates[choice][i, : sizes[choice]]) for i, choice in enumerate(choices.tolist())]
-    return params, float(best.sum())
+    return [tuple(int(v) for v in candidates[choice][i, : sizes[choice]])
+            for i, choice in enumerate(costs.argmin(0).tolist())]
 
 
 def _minimise(batch: _Batch, start: torch.Tensor, free: torch.Tensor, iterations: int) -> torch.Tensor:

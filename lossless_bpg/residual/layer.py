@@ -108,57 +108,36 @@ def _escapes(mix: Mixtures, centers: torch.Tensor, symbols: torch.Tensor, half_w
     return index, below, escape_cdf(mix.select(index), c, below, half_width, lo, hi, width)
 
 
-@dataclass(frozen=True)
-class AdaptationPlan:
-    """The encoder's per-image adaptation: parameters by (pass, channel), and the residual
-    layer's estimated size in bits with them (parameters included)."""
-
-    params: dict[tuple[int, int], tuple[int, ...]]
-    bits: float
-
-
-def plan_adaptation(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> AdaptationPlan:
-    """Fit every stream's adaptation to ``image - recon``; its estimate scores a Q trial
-    (the adapted size, since that is what gets written) and its parameters code the winner."""
-    residual = image.astype(np.int16) - recon.astype(np.int16)
-    ranges = _ranges(residual)
+def _fit_adaptations(passes: _Passes, ranges) -> dict[tuple[int, int], tuple[int, ...]]:
+    """Adaptation parameters of every coded stream, by (pass, channel), fitted to the residuals."""
     keys, samples = [], []
-    with torch.inference_mode():
-        passes = _Passes(model, recon, q)
-        passes.fill(residual)
-        for step, (params, target) in enumerate(passes):
-            if params is None:
-                continue
-            estimate = params.as_float()
-            for c, (lo, hi) in enumerate(ranges):
-                if lo != hi:
-                    mixture = estimate.channel(c, target)
-                    samples.append(adaptation.StreamSample.of(*mixture, target[:, c], lo, hi, adaptation.FIT_MAX_SUBPIXELS))
-                    keys.append((step, c))
-    fitted, bits = adaptation.fit(samples)
-    return AdaptationPlan(dict(zip(keys, fitted)), bits + 8 * 3 * model.steps)
-
-
-def _ranges(residual: np.ndarray) -> tuple[tuple[int, int], ...]:
-    return tuple((int(residual[..., c].min()), int(residual[..., c].max())) for c in range(3))
+    for step, (params, target) in enumerate(passes):
+        if params is None:
+            continue
+        estimate = params.as_float()
+        for c, (lo, hi) in enumerate(ranges):
+            if lo != hi:
+                mixture = estimate.channel(c, target)
+                samples.append(adaptation.StreamSample.of(*mixture, target[:, c], lo, hi, adaptation.FIT_MAX_SUBPIXELS))
+                keys.append((step, c))
+    return dict(zip(keys, adaptation.fit(samples)))
 
 
 def encode_residual(
-    model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int,
-    plan: AdaptationPlan | None = None, adapt: bool = True,
+    model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int, adapt: bool = True
 ) -> ResidualStreams:
-    """Code ``image - recon`` (both (H, W, 3) uint8) given the lossy reconstruction, with the
-    per-stream adaptation of ``plan`` (fitted here when None and ``adapt``)."""
-    if plan is None and adapt:
-        plan = plan_adaptation(model, image, recon, q)
-    fitted = plan.params if plan is not None else {}
+    """Code ``image - recon`` (both (H, W, 3) uint8) given the lossy reconstruction;
+    ``adapt`` fits the mixtures' per-stream recalibration to this image."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
-    ranges = _ranges(residual)
+    ranges = tuple((int(residual[..., c].min()), int(residual[..., c].max())) for c in range(3))
     streams, escapes, adaptations, widths = [], [], [], []
     # Any thread count: the exact inference gives the same CDFs whatever it is.
     with torch.inference_mode():
         passes = _Passes(model, recon, q)
         passes.fill(residual)
+        # Two sweeps over the passes: one fits every stream's adaptation at once, one codes
+        # (recomputing the passes is cheaper than keeping them all).
+        fitted = _fit_adaptations(passes, ranges) if adapt else {}
         for step, (params, target) in enumerate(passes):
             for c, (lo, hi) in enumerate(ranges):
                 if params is None or lo == hi:
@@ -235,9 +214,9 @@ def residual_bits(
 
 
 def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> float:
-    """Model estimate of the residual layer's size in bits without adaptation (no coding)."""
+    """Model estimate of the residual layer's size in bits (no coding), for choosing Q."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
-    ranges = _ranges(residual)
+    ranges = [(float(residual[..., c].min()), float(residual[..., c].max())) for c in range(3)]
     total = 0.0
     with torch.inference_mode():
         passes = _Passes(model, recon, q)

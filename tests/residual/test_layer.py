@@ -5,7 +5,7 @@ from lossless_bpg.residual import decode_residual, encode_residual, estimate_bit
 
 
 def _round_trip(model, image, recon, q=24, adapt=True):
-    streams = encode_residual(model.exact, image, recon, q, adapt=adapt)
+    streams = encode_residual(model.exact, image, recon, q, adapt)
     residual = decode_residual(model.exact, recon, q, streams)
     assert np.array_equal(residual, image.astype(np.int16) - recon.astype(np.int16))
     return streams
