@@ -6,6 +6,7 @@ when they are on PATH; a codec that cannot run here says why and is skipped, nev
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import subprocess
@@ -193,9 +194,15 @@ def _lbpg_decode(data: bytes) -> np.ndarray:
 
 
 def _lbpg_version() -> str:
+    """Release, a hash of the package's code (so that cached rows of a development tree go
+    stale when the code changes, not only at a release) and the model id."""
     from .. import __version__
 
-    return f"lossless_bpg {__version__}, model {_model().model_id_hex}"
+    package = Path(__file__).resolve().parents[1]
+    code = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        code.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
+    return f"lossless_bpg {__version__} (code {code.hexdigest()[:8]}), model {_model().model_id_hex}"
 
 
 def _lbpg_unavailable() -> str | None:
