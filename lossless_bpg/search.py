@@ -1,4 +1,4 @@
-"""Integer pattern search, used to choose Q per image and the per-stream scale shifts."""
+"""Integer pattern search, used to choose Q per image."""
 
 from __future__ import annotations
 
