@@ -107,12 +107,15 @@ class StreamSample:
 
     @classmethod
     def of(cls, logits, means, log_scales, target, lo: int, hi: int, max_subpixels: int) -> "StreamSample":
-        """From (1, K, H, W) mixtures and a (1, H, W) target, keeping every k-th row so that
-        about ``max_subpixels`` remain."""
+        """From (1, K, H, W) mixtures and a (1, H, W) target, keeping a regular grid of about
+        ``max_subpixels`` of them. (A grid, not whole rows: a few rows of a large image can be
+        far from typical, e.g. all sky, and then the fit overshoots.)"""
         count = target.numel()
-        rows = slice(None, None, min(target.shape[-2], max(1, math.ceil(count / max_subpixels))))
-        flat = [t[0][..., rows, :].reshape(t.shape[1], -1).float() for t in (logits, means, log_scales)]
-        return cls(*flat, target[0, rows, :].reshape(-1).float(), lo, hi, count)
+        row_step = max(1, math.floor(math.sqrt(count / max_subpixels)))
+        col_step = max(1, math.ceil(count / (max_subpixels * row_step)))
+        grid = (slice(None, None, row_step), slice(None, None, col_step))
+        flat = [t[0][(..., *grid)].reshape(t.shape[1], -1).float() for t in (logits, means, log_scales)]
+        return cls(*flat, target[0][grid].reshape(-1).float(), lo, hi, count)
 
 
 class _Batch:

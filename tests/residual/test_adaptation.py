@@ -77,3 +77,17 @@ def test_a_tiny_stream_sends_fewer_parameters_than_a_large_one():
     tiny, large = _stream(2.0, 0.75, m=12, seed=1), _stream(2.0, 0.75, m=4000, seed=2)
     fitted = adaptation.fit([tiny, large])
     assert len(fitted[0]) < len(fitted[1])
+
+
+def test_the_fit_sample_spreads_over_rows_and_columns():
+    """A large stream is sampled on a grid: a few whole rows of a big image can be atypical
+    (all sky), and a fit to them once made a 2048x2048 photograph 18 % larger."""
+    h, w = 512, 512
+    rows = torch.arange(h).view(1, h, 1).expand(1, h, w).float()
+    cols = torch.arange(w).view(1, 1, w).expand(1, h, w).float()
+    mixture = [torch.zeros(1, K, h, w)] * 3
+    sample = adaptation.StreamSample.of(*mixture, rows, -255, 255, 2048)
+    assert 1500 <= sample.target.numel() <= 2048 and sample.count == h * w
+    assert len(set(sample.target.tolist())) >= 40  # distinct rows
+    sample = adaptation.StreamSample.of(*mixture, cols, -255, 255, 2048)
+    assert len(set(sample.target.tolist())) >= 40  # distinct columns
