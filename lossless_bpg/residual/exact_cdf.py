@@ -146,8 +146,13 @@ class Mixtures:
 
     def centers(self, lo: int, hi: int) -> torch.Tensor:
         """(M,) int64: the rounded mean of the heaviest component (first on ties), in [lo, hi]."""
-        k = self.weights.argmax(0, keepdim=True)
-        mean = self.means.gather(0, k)[0]
+        # A running maximum over the K rows rather than argmax(0): the same answer (a later
+        # component wins only when strictly heavier), far faster on a (K, M) tensor.
+        heaviest, mean = self.weights[0], self.means[0]
+        for k in range(1, self.weights.shape[0]):
+            heavier = self.weights[k] > heaviest
+            heaviest = torch.where(heavier, self.weights[k], heaviest)
+            mean = torch.where(heavier, self.means[k], mean)
         return torch.floor(mean * 2.0**-MEAN_BITS + 0.5).long().clamp_(lo, hi)
 
     def cdf_at(self, edges: torch.Tensor, lo: int, hi: int) -> torch.Tensor:

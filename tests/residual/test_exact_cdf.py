@@ -103,3 +103,16 @@ def test_cdfs_are_bit_identical_across_thread_counts():
     finally:
         torch.set_num_threads(before)
     assert torch.equal(a, b)
+
+
+def test_window_centres_follow_the_first_heaviest_component_on_ties():
+    from lossless_bpg.residual.exact_cdf import MEAN_BITS, Mixtures
+
+    _, mix = random_mixtures(5000, 5, seed=4)
+    weights = mix.weights.clone()
+    weights[3, ::7] = weights[1, ::7]  # ties between two components
+    weights[4, ::11] = weights.max(0).values[::11]  # a later component ties the heaviest
+    mix = Mixtures(weights, mix.means, mix.inv_scales)
+    first = weights.argmax(0, keepdim=True)  # torch documents: the first maximal index
+    expected = torch.floor(mix.means.gather(0, first)[0] * 2.0**-MEAN_BITS + 0.5).long().clamp_(-255, 255)
+    assert torch.equal(mix.centers(-255, 255), expected)
