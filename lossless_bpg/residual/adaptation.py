@@ -37,7 +37,7 @@ PARAM_MAX = 127
 LOG_SCALE_OFFSET, MEAN_GAIN, MEAN_OFFSET, LOG_SCALE_GAIN, LOGIT_GAIN, LOGIT_OFFSETS = range(6)
 #: Adapted means are limited to this many grey levels either side of zero.
 MEAN_LIMIT = 1024
-#: The fit looks at no more than about this many subpixels of a stream (every k-th row).
+#: The fit looks at no more than about this many subpixels of a stream (on a grid).
 FIT_MAX_SUBPIXELS = 2048
 #: L-BFGS iterations: the log-scale offsets alone (one per stream: converges fast), then all.
 OFFSET_FIT_ITERATIONS = 4
@@ -106,14 +106,18 @@ class StreamSample:
     count: int
 
     @classmethod
-    def of(cls, logits, means, log_scales, target, lo: int, hi: int, max_subpixels: int) -> "StreamSample":
+    def of(
+        cls, logits, means, log_scales, target, lo: int, hi: int, max_subpixels: int, interleaved: bool = False
+    ) -> "StreamSample":
         """From (1, K, H, W) mixtures and a (1, H, W) target, keeping a regular grid of about
-        ``max_subpixels`` of them. (A grid, not whole rows: a few rows of a large image can be
-        far from typical, e.g. all sky, and then the fit overshoots.)"""
+        ``max_subpixels`` of them (``interleaved``: the grid shifted by half a step, other
+        subpixels where the stream is large). A grid, not whole rows: a few rows of a large
+        image can be far from typical (all sky), and then the fit overshoots."""
         count = target.numel()
         row_step = max(1, math.floor(math.sqrt(count / max_subpixels)))
         col_step = max(1, math.ceil(count / (max_subpixels * row_step)))
-        grid = (slice(None, None, row_step), slice(None, None, col_step))
+        start = (row_step // 2, col_step // 2) if interleaved else (0, 0)
+        grid = (slice(start[0], None, row_step), slice(start[1], None, col_step))
         flat = [t[0][(..., *grid)].reshape(t.shape[1], -1).float() for t in (logits, means, log_scales)]
         return cls(*flat, target[0][grid].reshape(-1).float(), lo, hi, count)
 
@@ -148,26 +152,28 @@ class _Batch:
         return torch.zeros(self.streams).index_add_(0, self.index, per_subpixel) * self.weight
 
 
-def fit(samples: Sequence[StreamSample]) -> list[tuple[int, ...]]:
+def fit(samples: Sequence[StreamSample], checks: Sequence[StreamSample] | None = None) -> list[tuple[int, ...]]:
     """The parameters to send for each stream: none, the log-scale offset alone, or all of
-    them, whichever gives the fewest estimated bits counting one byte per parameter sent.
-    Streams are fitted together (their parameters are independent; one optimiser run over
-    all of them is much cheaper than one per stream)."""
+    them, whichever gives the fewest estimated bits counting one byte per parameter sent,
+    judged on ``checks`` (other subpixels of the same streams, so that a fit that only suits
+    its own sample is not sent) or else on ``samples``. Streams are fitted together (their
+    parameters are independent; one optimiser run over all of them is much cheaper than one
+    per stream)."""
     if not samples:
         return []
     k = samples[0].logits.shape[0]
     sizes = (0, 1, parameter_count(k))
     # The encoder may run under inference mode; the fit needs autograd on ordinary tensors.
     with torch.inference_mode(False), torch.enable_grad():
-        batch = _Batch([StreamSample(*(t.clone() if isinstance(t, torch.Tensor) else t for t in vars(s).values()))
-                        for s in samples])
+        batch, judge = (_Batch([StreamSample(*(t.clone() if isinstance(t, torch.Tensor) else t for t in vars(s).values()))
+                                for s in group]) for group in (samples, checks or samples))
         free = torch.zeros(len(samples), parameter_count(k), dtype=torch.bool)
         free[:, LOG_SCALE_OFFSET] = True
         offset_only = _minimise(batch, torch.zeros(free.shape), free, OFFSET_FIT_ITERATIONS)
         everything = _minimise(batch, offset_only, torch.ones_like(free), FIT_ITERATIONS)
         candidates = [torch.zeros_like(everything), offset_only, everything]
         with torch.no_grad():
-            costs = torch.stack([batch.bits(c) for c in candidates])
+            costs = torch.stack([judge.bits(c) for c in candidates])
     costs += 8.0 * torch.tensor(sizes, dtype=costs.dtype).unsqueeze(1)
     return [tuple(int(v) for v in candidates[choice][i, : sizes[choice]])
             for i, choice in enumerate(costs.argmin(0).tolist())]

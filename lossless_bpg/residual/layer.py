@@ -110,17 +110,18 @@ def _escapes(mix: Mixtures, centers: torch.Tensor, symbols: torch.Tensor, half_w
 
 def _fit_adaptations(passes: _Passes, ranges) -> dict[tuple[int, int], tuple[int, ...]]:
     """Adaptation parameters of every coded stream, by (pass, channel), fitted to the residuals."""
-    keys, samples = [], []
+    keys, samples, checks = [], [], []
     for step, (params, target) in enumerate(passes):
         if params is None:
             continue
         estimate = params.as_float()
         for c, (lo, hi) in enumerate(ranges):
             if lo != hi:
-                mixture = estimate.channel(c, target)
-                samples.append(adaptation.StreamSample.of(*mixture, target[:, c], lo, hi, adaptation.FIT_MAX_SUBPIXELS))
+                stream = (*estimate.channel(c, target), target[:, c], lo, hi, adaptation.FIT_MAX_SUBPIXELS)
+                samples.append(adaptation.StreamSample.of(*stream))
+                checks.append(adaptation.StreamSample.of(*stream, interleaved=True))
                 keys.append((step, c))
-    return dict(zip(keys, adaptation.fit(samples)))
+    return dict(zip(keys, adaptation.fit(samples, checks)))
 
 
 def encode_residual(

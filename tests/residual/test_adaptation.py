@@ -91,3 +91,23 @@ def test_the_fit_sample_spreads_over_rows_and_columns():
     assert len(set(sample.target.tolist())) >= 40  # distinct rows
     sample = adaptation.StreamSample.of(*mixture, cols, -255, 255, 2048)
     assert len(set(sample.target.tolist())) >= 40  # distinct columns
+
+
+def test_parameters_that_only_suit_the_fit_sample_are_not_sent():
+    """The candidates are judged on other subpixels of the stream: a fit to an atypical sample
+    (here the sampled grid is all zeros, the rest is noise) must not be sent."""
+    h = w = 64
+    g = torch.Generator().manual_seed(5)
+    u = torch.rand(1, h, w, generator=g).clamp(1e-6, 1 - 1e-6)
+    target = (3 * math.exp(0.5) * torch.log(u / (1 - u))).round().clamp(-60, 60)
+    target[:, ::2, ::2] = 0
+    logits = torch.zeros(1, K, h, w)
+    logits[:, 1:] = -30
+    log_scales = torch.full((1, K, h, w), 0.5 + math.log(3))
+    stream = (logits, torch.zeros(1, K, h, w), log_scales, target, -60, 60, 1024)
+    sample = adaptation.StreamSample.of(*stream)
+    check = adaptation.StreamSample.of(*stream, interleaved=True)
+    assert set(sample.target.tolist()) == {0.0} and len(set(check.target.tolist())) > 10
+    overfit = adaptation.fit([sample])[0]
+    assert overfit and overfit[adaptation.LOG_SCALE_OFFSET] < -32  # much narrower
+    assert adaptation.fit([sample], [check])[0] == ()
