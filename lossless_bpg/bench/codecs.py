@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -193,9 +194,11 @@ def _lbpg_decode(data: bytes) -> np.ndarray:
     return decompress(data, _model())[0]
 
 
+@lru_cache(maxsize=1)
 def _lbpg_version() -> str:
     """Release, a hash of the package's code (so that cached rows of a development tree go
-    stale when the code changes, not only at a release) and the model id."""
+    stale when the code changes, not only at a release) and the model id. Once per process:
+    the code a process runs is the code it imported, whatever happens to the files later."""
     from .. import __version__
 
     package = Path(__file__).resolve().parents[1]
