@@ -31,3 +31,7 @@ class BackendUnavailableError(LosslessBpgError):
 
 class OutputExistsError(LosslessBpgError):
     """An output path exists and --force was not given."""
+
+
+class ImageTooLargeError(LosslessBpgError):
+    """An image needs more memory to code than this machine has (no tiling yet)."""

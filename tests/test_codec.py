@@ -120,3 +120,16 @@ def test_version_2_files_still_decode_exactly(model):
     out, header = decompress(data, model)
     assert header.version == 2
     assert np.array_equal(out, np.asarray(Image.open(ROOT / "tests" / "data" / "v2_sample.png").convert("RGB")))
+
+
+def test_an_image_too_large_for_the_machine_is_refused_before_any_work(model, rng, monkeypatch):
+    from lossless_bpg import codec
+    from lossless_bpg.errors import ImageTooLargeError
+
+    image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    data = compress(image, model, quality=30).data
+    monkeypatch.setattr(codec, "_physical_memory", lambda: 256 << 20)
+    with pytest.raises(ImageTooLargeError, match=r"64x64 image needs about 0\.\d GB .* has 0\.2 GB"):
+        compress(image, model, quality=30)
+    with pytest.raises(ImageTooLargeError, match="to decompress"):
+        decompress(data, model)
