@@ -127,13 +127,14 @@ class ExactParams:
                              (self.logits, self.means, self.log_scales, self.coupling)))
 
     def as_float(self) -> MixtureParams:
-        """The same parameters in real units (for rate estimates on the encoder side)."""
+        """The same parameters in real units, float32 (for the encoder's rate estimates and
+        adaptation fit; the coder itself never uses them)."""
         unit = 2.0**-OUTPUT_FRACTION_BITS
         return MixtureParams(
-            self.logits.double() * unit,
-            self.means.double() * unit,
-            self.log_scales.double() * unit,
-            torch.tanh(self.coupling.double() * unit),
+            self.logits.float() * unit,
+            self.means.float() * unit,
+            self.log_scales.float() * unit,
+            torch.tanh(self.coupling.float() * unit),
         )
 
 

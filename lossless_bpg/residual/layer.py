@@ -226,10 +226,9 @@ def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarra
             if params is None:
                 continue
             estimate = params.as_float()
-            target = target.double()
             for c, (lo, hi) in enumerate(ranges):
                 if lo == hi:
                     continue  # a constant channel is not coded at all
-                logits, means, log_scales = estimate.channel(c, target)
+                logits, means, log_scales = estimate.channel(c, target.float())
                 total += float(bits(log_prob(logits, means, log_scales, target[:, c], lo, hi)))
     return total
