@@ -111,3 +111,13 @@ def test_parameters_that_only_suit_the_fit_sample_are_not_sent():
     overfit = adaptation.fit([sample])[0]
     assert overfit and overfit[adaptation.LOG_SCALE_OFFSET] < -32  # much narrower
     assert adaptation.fit([sample], [check])[0] == ()
+
+
+def test_lbfgs_finds_the_minimum_of_a_smooth_function():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(20, 6, generator=g, dtype=torch.float64)
+    b = torch.randn(20, generator=g, dtype=torch.float64)
+    best = torch.linalg.lstsq(a, b.unsqueeze(1)).solution[:, 0]
+    x = adaptation.lbfgs(lambda v: ((a @ v - b) ** 2).sum() + 0.1 * torch.cosh(v - best).sum(),
+                         torch.zeros(6, dtype=torch.float64), 40)
+    assert torch.allclose(x, best, atol=1e-4)
