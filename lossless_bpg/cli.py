@@ -7,6 +7,7 @@ be tested without a subprocess.
 from __future__ import annotations
 
 import argparse
+import collections
 import sys
 import time
 from pathlib import Path
@@ -209,6 +210,9 @@ def cmd_info(args: argparse.Namespace) -> int:
               f"(R {per_channel[0]}, G {per_channel[1]}, B {per_channel[2]}; "
               f"{len(f.residual_streams) // 3} coding pass(es); escapes {escapes} bytes)")
         print(f"    header           {len(data) - len(f.lossy) - res} bytes")
+        sent = collections.Counter(len(a) for a in f.adaptations)
+        print(f"  adaptation         {sum(sent.values())} streams: "
+              + ", ".join(f"{n} with {k} parameter(s)" for k, n in sorted(sent.items(), reverse=True)))
     return 1 if failures else 0
 
 

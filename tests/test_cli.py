@@ -37,6 +37,7 @@ def test_compress_decompress_info_round_trip(tmp_path, photo, capsys):
     assert main(["info", str(lbpg)]) == 0
     info = capsys.readouterr().out
     assert "Q=30" in info and "lossy layer" in info and "residual layer" in info
+    assert "adaptation         48 streams:" in info
     dec = tmp_path / "dec"
     assert main(["decompress", str(lbpg), "-o", str(dec)]) == 0
     assert np.array_equal(np.asarray(Image.open(dec / "photo.png")), img)
