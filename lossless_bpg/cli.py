@@ -36,6 +36,10 @@ def _output_path(src: Path, out_dir: str | None, suffix: str) -> Path:
     return (Path(out_dir) if out_dir else src.parent) / (src.stem + suffix)
 
 
+class UsageError(LosslessBpgError):
+    """The command line asks for something that cannot be done as asked (exit status 2)."""
+
+
 def _plan_outputs(files: list[Path], out_dir: str | None, suffix: str) -> list[tuple[Path, Path]]:
     """(input, output) pairs; two inputs that would write the same output (a/x.png and
     b/x.png into one folder, or x.png beside x.tif) are refused before any work is done,
@@ -46,7 +50,7 @@ def _plan_outputs(files: list[Path], out_dir: str | None, suffix: str) -> list[t
         by_output.setdefault(dst.resolve(), []).append(src)
     clashes = [f"{', '.join(map(str, srcs))} -> {dst}" for dst, srcs in by_output.items() if len(srcs) > 1]
     if clashes:
-        raise LosslessBpgError(
+        raise UsageError(
             "several inputs would be written to the same output file: " + "; ".join(clashes)
             + ". Compress them in separate runs or into separate folders (-o)."
         )
@@ -106,11 +110,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     if not files:
         _error("no input images found")
         return 1
-    try:
-        pairs = _plan_outputs(files, args.output, LBPG_SUFFIX)
-    except LosslessBpgError as exc:
-        _error(str(exc))
-        return 2
+    pairs = _plan_outputs(files, args.output, LBPG_SUFFIX)
     model = load_model(args.model)
     failures, rows = 0, []
     bar = tqdm(pairs, desc="compress", unit="img", disable=args.quiet)
@@ -154,11 +154,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     if not files:
         _error("no .lbpg files found")
         return 1
-    try:
-        pairs = _plan_outputs(files, args.output, ".png")
-    except LosslessBpgError as exc:
-        _error(str(exc))
-        return 2
+    pairs = _plan_outputs(files, args.output, ".png")
     model = load_model(args.model) if args.model else None
     failures = 0
     for src, dst in tqdm(pairs, desc="decompress", unit="img", disable=args.quiet):
@@ -295,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return args.func(args)
+    except UsageError as exc:
+        _error(str(exc))
+        return 2
     except LosslessBpgError as exc:
         _error(str(exc))
         return 1

@@ -94,7 +94,7 @@ def apply_float(
 
 @dataclass
 class StreamSample:
-    """Float mixtures (K, M) and target (M,) of (a row subsample of) one stream, with the
+    """Float mixtures (K, M) and target (M,) of (a grid sample of) one stream, with the
     stream's range and its full subpixel count."""
 
     logits: torch.Tensor
@@ -137,6 +137,7 @@ class _Batch:
         self.hi = torch.tensor([float(s.hi) for s in samples])[self.index]
         # A subsampled stream counts as if whole.
         self.weight = torch.tensor([s.count for s in samples]) / sizes
+        self.subpixels = sum(s.count for s in samples)
 
     def bits(self, params: torch.Tensor) -> torch.Tensor:
         """(S,) code length in bits of each stream under mixtures adapted by ``params`` (S, P).
@@ -182,7 +183,7 @@ def fit(samples: Sequence[StreamSample], checks: Sequence[StreamSample] | None =
 def _minimise(batch: _Batch, start: torch.Tensor, free: torch.Tensor, iterations: int) -> torch.Tensor:
     """Minimise the real-valued total code length over the ``free`` entries of the (S, P)
     parameters, from ``start``; returns them rounded to integers in range."""
-    scale = 1.0 / float((batch.weight * torch.bincount(batch.index, minlength=batch.streams)).sum())
+    scale = 1.0 / batch.subpixels
 
     def bits_per_subpixel(values: torch.Tensor) -> torch.Tensor:
         return batch.bits(start.masked_scatter(free, values)).sum() * scale

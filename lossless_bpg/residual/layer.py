@@ -80,6 +80,11 @@ def _mixtures(params: ExactParams, c: int, target: torch.Tensor, adapt: tuple[in
     return Mixtures.build(logits, means, log_scales)
 
 
+def _ranges(residual: np.ndarray) -> tuple[tuple[int, int], ...]:
+    """(lo, hi) of each channel of an (H, W, 3) residual."""
+    return tuple((int(residual[..., c].min()), int(residual[..., c].max())) for c in range(3))
+
+
 def _choose_half_width(distance: torch.Tensor, span: int) -> int:
     """Window half-width for residuals at ``distance`` = |r - centre| from their window centres:
     the one that minimises the CDF entries to evaluate (window rows for every subpixel, and
@@ -130,7 +135,7 @@ def encode_residual(
     """Code ``image - recon`` (both (H, W, 3) uint8) given the lossy reconstruction;
     ``adapt`` fits the mixtures' per-stream recalibration to this image."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
-    ranges = tuple((int(residual[..., c].min()), int(residual[..., c].max())) for c in range(3))
+    ranges = _ranges(residual)
     streams, escapes, adaptations, widths = [], [], [], []
     # Any thread count: the exact inference gives the same CDFs whatever it is.
     with torch.inference_mode():
@@ -217,7 +222,7 @@ def residual_bits(
 def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> float:
     """Model estimate of the residual layer's size in bits (no coding), for choosing Q."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
-    ranges = [(float(residual[..., c].min()), float(residual[..., c].max())) for c in range(3)]
+    ranges = _ranges(residual)
     total = 0.0
     with torch.inference_mode():
         passes = _Passes(model, recon, q)
@@ -229,6 +234,6 @@ def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarra
             for c, (lo, hi) in enumerate(ranges):
                 if lo == hi:
                     continue  # a constant channel is not coded at all
-                logits, means, log_scales = estimate.channel(c, target.float())
+                logits, means, log_scales = estimate.channel(c, target)
                 total += float(bits(log_prob(logits, means, log_scales, target[:, c], lo, hi)))
     return total
