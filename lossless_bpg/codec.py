@@ -16,8 +16,9 @@ from .residual import (
     LoadedModel,
     ResidualStreams,
     decode_residual,
+    ResidualEstimate,
     encode_residual,
-    estimate_bits,
+    estimate_residual,
     find_model_by_id,
 )
 
@@ -72,12 +73,23 @@ class CompressionResult:
         return 8.0 * len(self.data) / (height * width * 3)
 
 
-def _estimated_total_bits(
-    image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel
-) -> tuple[float, bytes, np.ndarray]:
+@dataclass(frozen=True)
+class QTrial:
+    """The lossy layer at one Q and the model's estimate of the total size with it."""
+
+    q: int
+    total_bits: float
+    lossy_payload: bytes
+    recon: np.ndarray
+    residual: ResidualEstimate
+
+
+def try_q(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel) -> QTrial:
+    """Encode the lossy layer at ``q`` and estimate the residual layer's size."""
     payload = lossy.encode(image, q)
     recon = lossy.decode(payload)
-    return 8 * len(payload) + estimate_bits(model.exact, image, recon, q), payload, recon
+    residual = estimate_residual(model.exact, image, recon, q)
+    return QTrial(q, 8 * len(payload) + residual.bits, payload, recon, residual)
 
 
 def choose_q(
@@ -87,28 +99,33 @@ def choose_q(
     start: int | None = None,
     progress: Callable[[int, float], None] | None = None,
     effort: int = DEFAULT_EFFORT,
-) -> tuple[int, dict[int, tuple[float, bytes, np.ndarray]]]:
+) -> tuple[QTrial, dict[int, float]]:
     """Pattern search over integer Q for the smallest estimated total size, inside the Q range
     the model was trained on, from the model's preferred Q (or ``start``); ``effort`` picks the
-    steps (see EFFORT_STEPS).
+    steps (see EFFORT_STEPS). Returns the best trial (kept whole, so that its lossy layer is
+    not encoded twice) and the estimated total bits of every Q tried.
 
-    The total is close to convex in Q, so this finds the best Q with 5-8 HEVC encodes; every
-    trial is kept so the winner's lossy payload is not encoded twice.
+    The total is close to convex in Q, so this finds the best Q with 5-8 HEVC encodes.
     """
     q_lo, q_hi = model.q_range or (Q_SEARCH_MIN, Q_SEARCH_MAX)
     lo, hi = max(lossy.q_min, q_lo), min(lossy.q_max, q_hi)
     if start is None:
         start = Q_START if model.q_start is None else model.q_start
-    trials: dict[int, tuple[float, bytes, np.ndarray]] = {}
+    best: QTrial | None = None
 
     def cost(q: int) -> float:
-        trials[q] = _estimated_total_bits(image, q, lossy, model)
+        nonlocal best
+        trial = try_q(image, q, lossy, model)
         if progress:
-            progress(q, trials[q][0])
-        return trials[q][0]
+            progress(q, trial.total_bits)
+        if best is None or trial.total_bits < best.total_bits:
+            best = trial
+        return trial.total_bits
 
-    best, _ = pattern_search(cost, start, lo, hi, EFFORT_STEPS[effort])
-    return best, trials
+    q, costs = pattern_search(cost, start, lo, hi, EFFORT_STEPS[effort])
+    if best is None:  # no search (effort 1): the estimate's sweep still gathers the fit samples
+        best = try_q(image, q, lossy, model)
+    return best, costs
 
 
 def compress(
@@ -131,16 +148,12 @@ def compress(
     check_memory(image.shape[0], image.shape[1], ENCODE_BYTES_PER_PIXEL, "compress")
     lossy = get_lossy_codec(backend)
     if quality is None:
-        q, trials = choose_q(image, lossy, model, progress=progress, effort=effort)
+        trial, q_trials = choose_q(image, lossy, model, progress=progress, effort=effort)
     else:
         lossy.check_q(quality)
-        q, trials = quality, {}
-    if q in trials:
-        _, lossy_payload, recon = trials[q]
-    else:  # forced Q, or effort 1 (nothing to compare)
-        lossy_payload = lossy.encode(image, q)
-        recon = lossy.decode(lossy_payload)
-    streams = encode_residual(model.exact, image, recon, q)
+        trial, q_trials = try_q(image, quality, lossy, model), {}
+    q, lossy_payload = trial.q, trial.lossy_payload
+    streams = encode_residual(model.exact, image, trial.recon, q, fit_samples=trial.residual.fit_samples)
     header = Header(
         backend_id=lossy.backend_id,
         q=q,
@@ -160,7 +173,7 @@ def compress(
         lossy_bytes=len(lossy_payload),
         residual_bytes=residual_bytes,
         header_bytes=len(data) - len(lossy_payload) - residual_bytes,
-        q_trials={k: v[0] for k, v in trials.items()},
+        q_trials=q_trials,
     )
 
 

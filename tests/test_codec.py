@@ -58,10 +58,11 @@ def test_kodak_crops_round_trip_exactly(model, kodak_dir, index, y, x, h, w):
 
 def test_q_search_picks_the_best_of_the_tried_q(model, kodak_dir):
     image = kodak_crop(kodak_dir, 3, 100, 100, 64, 64)
-    q, trials = choose_q(image, get_lossy_codec("hevc"), model)
-    assert q == min(trials, key=lambda k: trials[k][0]) and len(trials) >= 3
+    best, trials = choose_q(image, get_lossy_codec("hevc"), model)
+    assert best.q == min(trials, key=trials.get) and len(trials) >= 3
+    assert best.total_bits == trials[best.q]
     result, header = _round_trip(model, image)
-    assert header.q == result.q == q
+    assert header.q == result.q == best.q
 
 
 def test_greyscale_flag_is_recorded(model, rng):

@@ -4,7 +4,7 @@ predicts from x~ and from the residuals already coded."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -113,27 +113,57 @@ def _escapes(mix: Mixtures, centers: torch.Tensor, symbols: torch.Tensor, half_w
     return index, below, escape_cdf(mix.select(index), c, below, half_width, lo, hi, width)
 
 
-def _fit_adaptations(passes: _Passes, ranges) -> dict[tuple[int, int], tuple[int, ...]]:
-    """Adaptation parameters of every coded stream, by (pass, channel), fitted to the residuals."""
-    keys, samples, checks = [], [], []
+@dataclass
+class FitSamples:
+    """Grid samples of every coded stream (and interleaved check grids), gathered during one
+    sweep over the passes; the per-image adaptation is fitted to them."""
+
+    keys: list = field(default_factory=list)  # (pass, channel) of each sampled stream
+    samples: list = field(default_factory=list)
+    checks: list = field(default_factory=list)
+
+    def add(self, key: tuple[int, int], logits, means, log_scales, target, lo: int, hi: int) -> None:
+        stream = (logits, means, log_scales, target, lo, hi, adaptation.FIT_MAX_SUBPIXELS)
+        self.keys.append(key)
+        self.samples.append(adaptation.StreamSample.of(*stream))
+        self.checks.append(adaptation.StreamSample.of(*stream, interleaved=True))
+
+    def fit(self) -> dict[tuple[int, int], tuple[int, ...]]:
+        """Adaptation parameters of every sampled stream, by (pass, channel)."""
+        return dict(zip(self.keys, adaptation.fit(self.samples, self.checks)))
+
+
+def _sweep(passes: _Passes, ranges, fit_samples: FitSamples | None, count_bits: bool = True) -> float:
+    """One pass over the model's passes: the float estimate of the residual layer's bits (if
+    ``count_bits``), gathering ``fit_samples`` on the way."""
+    total = 0.0
     for step, (params, target) in enumerate(passes):
         if params is None:
             continue
         estimate = params.as_float()
         for c, (lo, hi) in enumerate(ranges):
-            if lo != hi:
-                stream = (*estimate.channel(c, target), target[:, c], lo, hi, adaptation.FIT_MAX_SUBPIXELS)
-                samples.append(adaptation.StreamSample.of(*stream))
-                checks.append(adaptation.StreamSample.of(*stream, interleaved=True))
-                keys.append((step, c))
-    return dict(zip(keys, adaptation.fit(samples, checks)))
+            if lo == hi:
+                continue  # a constant channel is not coded at all
+            logits, means, log_scales = estimate.channel(c, target)
+            if count_bits:
+                total += float(bits(log_prob(logits, means, log_scales, target[:, c], lo, hi)))
+            if fit_samples is not None:
+                fit_samples.add((step, c), logits, means, log_scales, target[:, c], lo, hi)
+    return total
 
 
 def encode_residual(
-    model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int, adapt: bool = True
+    model: ExactResidualModel,
+    image: np.ndarray,
+    recon: np.ndarray,
+    q: int,
+    adapt: bool = True,
+    fit_samples: FitSamples | None = None,
 ) -> ResidualStreams:
     """Code ``image - recon`` (both (H, W, 3) uint8) given the lossy reconstruction;
-    ``adapt`` fits the mixtures' per-stream recalibration to this image."""
+    ``adapt`` fits the mixtures' per-stream recalibration to this image, to ``fit_samples``
+    when :func:`estimate_residual` gathered them for this same image, recon and q (which
+    saves a sweep over the passes)."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
     ranges = _ranges(residual)
     streams, escapes, adaptations, widths = [], [], [], []
@@ -141,9 +171,14 @@ def encode_residual(
     with torch.inference_mode():
         passes = _Passes(model, recon, q)
         passes.fill(residual)
-        # Two sweeps over the passes: one fits every stream's adaptation at once, one codes
-        # (recomputing the passes is cheaper than keeping them all).
-        fitted = _fit_adaptations(passes, ranges) if adapt else {}
+        fitted = {}
+        if adapt:
+            if fit_samples is None:
+                # Two sweeps: one gathers every stream's sample (they are fitted all at once),
+                # one codes (recomputing the passes is cheaper than keeping them all).
+                fit_samples = FitSamples()
+                _sweep(passes, ranges, fit_samples, count_bits=False)
+            fitted = fit_samples.fit()
         for step, (params, target) in enumerate(passes):
             for c, (lo, hi) in enumerate(ranges):
                 if params is None or lo == hi:
@@ -219,21 +254,30 @@ def residual_bits(
     return total
 
 
-def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> float:
-    """Model estimate of the residual layer's size in bits (no coding), for choosing Q."""
+@dataclass(frozen=True)
+class ResidualEstimate:
+    """The model's estimate of the residual layer's size, and the samples its sweep gathered
+    for the per-image adaptation's fit (see :func:`encode_residual`)."""
+
+    bits: float
+    fit_samples: FitSamples
+
+
+def estimate_residual(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> ResidualEstimate:
+    """Estimate the residual layer's size in bits (no coding, no adaptation), for choosing Q."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
-    ranges = _ranges(residual)
-    total = 0.0
+    fit_samples = FitSamples()
     with torch.inference_mode():
         passes = _Passes(model, recon, q)
         passes.fill(residual)
-        for params, target in passes:
-            if params is None:
-                continue
-            estimate = params.as_float()
-            for c, (lo, hi) in enumerate(ranges):
-                if lo == hi:
-                    continue  # a constant channel is not coded at all
-                logits, means, log_scales = estimate.channel(c, target)
-                total += float(bits(log_prob(logits, means, log_scales, target[:, c], lo, hi)))
-    return total
+        total = _sweep(passes, _ranges(residual), fit_samples)
+    return ResidualEstimate(total, fit_samples)
+
+
+def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> float:
+    """Model estimate of the residual layer's size in bits (no coding, no adaptation)."""
+    residual = image.astype(np.int16) - recon.astype(np.int16)
+    with torch.inference_mode():
+        passes = _Passes(model, recon, q)
+        passes.fill(residual)
+        return _sweep(passes, _ranges(residual), None)
