@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lossless_bpg.codec import choose_q, compress, decompress
+from lossless_bpg.codec import EFFORT_SEARCH, choose_q, compress, decompress
 from lossless_bpg.container import LbpgFile, pack, unpack
 from lossless_bpg.errors import ChecksumError, ModelMismatchError
 from lossless_bpg.lossy import get_lossy_codec
@@ -94,15 +94,17 @@ def test_wrong_pixels_fail_the_checksum(model, rng):
 
 def test_effort_1_takes_the_models_q_without_search(model, rng):
     result, header = _round_trip(model, _synthetic("33x65", rng), effort=1)
-    assert header.q == (model.q_start or 24) and not result.q_trials
+    assert header.q == (model.q_start or 24) and set(result.q_trials) == {header.q}
 
 
-@pytest.mark.parametrize("effort,first_step", [(2, 2), (3, 4)])
-def test_higher_effort_searches_wider(model, rng, effort, first_step):
+@pytest.mark.parametrize("effort", [2, 3])
+def test_higher_effort_scans_wider_then_refines(model, rng, effort):
     result, header = _round_trip(model, _synthetic("33x65", rng), effort=effort)
     start = model.q_start or 24
-    assert start in result.q_trials
-    assert {start - first_step, start + first_step} & set(result.q_trials)
+    lo, hi = model.q_range or (8, 44)
+    scanned = {min(max(start + d, lo), hi) for d in EFFORT_SEARCH[effort][0]}
+    assert len(scanned) == len(EFFORT_SEARCH[effort][0]) >= 3
+    assert scanned <= set(result.q_trials) and len(result.q_trials) > len(scanned)
     assert header.q == min(result.q_trials, key=result.q_trials.get)
 
 
