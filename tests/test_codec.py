@@ -136,3 +136,38 @@ def test_an_image_too_large_for_the_machine_is_refused_before_any_work(model, rn
         compress(image, model, quality=30)
     with pytest.raises(ImageTooLargeError, match="to decompress"):
         decompress(data, model)
+
+
+def test_large_images_search_q_on_a_sample_of_tiles(monkeypatch):
+    from lossless_bpg import codec
+
+    monkeypatch.setattr(codec, "SAMPLE_PIXELS", 64 * 64)
+    image = np.arange(320 * 256 * 3, dtype=np.uint32).reshape(320, 256, 3).astype(np.uint8)
+    sample = codec.search_sample(image)
+    # 5 x 4 tiles, every 4th from the middle of the first 4 x 4 block: tile (2, 2) alone.
+    assert np.array_equal(sample, image[128:192, 128:192])
+    assert codec.search_sample(image[:64, :64]) is None  # small: the whole image is searched
+    strip = np.zeros((40, 4096, 3), np.uint8)  # no whole tile row
+    assert codec.search_sample(strip) is None
+    # One tile row: all the thinning is along it (128 tiles, 11 x 11 -> every 121st).
+    thin = np.arange(64 * 8192 * 3, dtype=np.uint32).reshape(64, 8192, 3).astype(np.uint8)
+    assert np.array_equal(codec.search_sample(thin), thin[:, 60 * 64 : 61 * 64])
+    assert codec.search_sample(thin.transpose(1, 0, 2)).shape == (64, 64, 3)
+
+
+def test_a_sampled_search_codes_the_whole_image_at_the_q_it_found(model, rng, monkeypatch):
+    from lossless_bpg import codec
+
+    monkeypatch.setattr(codec, "SAMPLE_PIXELS", 16 * 16)
+    monkeypatch.setattr(codec, "SAMPLE_TILE", 16)
+    image = _synthetic("33x65", rng)
+    assert codec.search_sample(image).shape == (16, 32, 3)  # tiles (1, 1) and (1, 3)
+    searched = []
+    real_choose_q = codec.choose_q
+    monkeypatch.setattr(codec, "choose_q", lambda img, *a, **k: searched.append(img.shape) or real_choose_q(img, *a, **k))
+    result, header = _round_trip(model, image)
+    assert searched == [codec.search_sample(image).shape]
+    assert header.q == min(result.q_trials, key=result.q_trials.get)
+    # Effort 3 always searches the whole image.
+    _round_trip(model, image, effort=3)
+    assert searched[-1] == image.shape
