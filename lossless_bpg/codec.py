@@ -16,9 +16,9 @@ from .search import scan_and_refine
 from .lossy import LossyCodec, backend_name_from_id, get_lossy_codec
 from .residual import (
     LoadedModel,
+    ResidualEstimate,
     ResidualStreams,
     decode_residual,
-    ResidualEstimate,
     encode_residual,
     estimate_residual,
     find_model_by_id,

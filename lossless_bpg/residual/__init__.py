@@ -13,6 +13,8 @@ __all__ = [
     "encode_residual",
     "decode_residual",
     "estimate_bits",
+    "estimate_residual",
+    "ResidualEstimate",
     "load_model",
     "find_model_by_id",
     "wrap",

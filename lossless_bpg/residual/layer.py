@@ -118,9 +118,9 @@ class FitSamples:
     """Grid samples of every coded stream (and interleaved check grids), gathered during one
     sweep over the passes; the per-image adaptation is fitted to them."""
 
-    keys: list = field(default_factory=list)  # (pass, channel) of each sampled stream
-    samples: list = field(default_factory=list)
-    checks: list = field(default_factory=list)
+    keys: list[tuple[int, int]] = field(default_factory=list)  # (pass, channel) of each stream
+    samples: list[adaptation.StreamSample] = field(default_factory=list)
+    checks: list[adaptation.StreamSample] = field(default_factory=list)
 
     def add(self, key: tuple[int, int], logits, means, log_scales, target, lo: int, hi: int) -> None:
         stream = (logits, means, log_scales, target, lo, hi, adaptation.FIT_MAX_SUBPIXELS)
@@ -260,13 +260,16 @@ class ResidualEstimate:
     for the per-image adaptation's fit (see :func:`encode_residual`)."""
 
     bits: float
-    fit_samples: FitSamples
+    fit_samples: FitSamples | None
 
 
-def estimate_residual(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> ResidualEstimate:
-    """Estimate the residual layer's size in bits (no coding, no adaptation), for choosing Q."""
+def estimate_residual(
+    model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int, gather_fit_samples: bool = True
+) -> ResidualEstimate:
+    """Estimate the residual layer's size in bits (no coding, no adaptation), for choosing Q,
+    gathering on the way the samples the adaptation of this Q would be fitted to."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
-    fit_samples = FitSamples()
+    fit_samples = FitSamples() if gather_fit_samples else None
     with torch.inference_mode():
         passes = _Passes(model, recon, q)
         passes.fill(residual)
@@ -276,8 +279,4 @@ def estimate_residual(model: ExactResidualModel, image: np.ndarray, recon: np.nd
 
 def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> float:
     """Model estimate of the residual layer's size in bits (no coding, no adaptation)."""
-    residual = image.astype(np.int16) - recon.astype(np.int16)
-    with torch.inference_mode():
-        passes = _Passes(model, recon, q)
-        passes.fill(residual)
-        return _sweep(passes, _ranges(residual), None)
+    return estimate_residual(model, image, recon, q, gather_fit_samples=False).bits

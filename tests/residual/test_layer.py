@@ -88,3 +88,14 @@ def test_all_passes_at_once_equal_pass_by_pass(model, rng):
             want = net.pass_params(features, step, residual)
             for name in ("logits", "means", "log_scales", "coupling"):
                 assert torch.allclose(getattr(params, name), getattr(want, name), atol=1e-4), (step, name)
+
+
+def test_fit_samples_gathered_by_the_estimate_code_the_same_streams(model, rng):
+    from lossless_bpg.residual import estimate_residual
+
+    image, recon = _noisy_pair(rng)
+    estimate = estimate_residual(model.exact, image, recon, 24)
+    assert estimate.bits == pytest.approx(estimate_bits(model.exact, image, recon, 24))
+    own_sweep = encode_residual(model.exact, image, recon, 24)
+    reused = encode_residual(model.exact, image, recon, 24, fit_samples=estimate.fit_samples)
+    assert reused == own_sweep and {len(a) for a in reused.adaptations} > {0}
