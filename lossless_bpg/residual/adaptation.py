@@ -143,7 +143,7 @@ class _Batch:
         """(S,) code length in bits of each stream under mixtures adapted by ``params`` (S, P).
         (The tails beyond ``lo``/``hi`` are kept; the far-tail refinements of the coder's
         estimate are not: this only steers the fit.)"""
-        logits, means, log_scales = apply_float(self.logits, self.means, self.log_scales, params[self.index].T)
+        logits, means, log_scales = apply_float(self.logits, self.means, self.log_scales, params.index_select(0, self.index).T)
         centred = self.target - means
         inv_scale = torch.exp(-log_scales)
         upper = torch.where(self.target >= self.hi, 1.0, torch.sigmoid(inv_scale * (centred + 0.5)))
