@@ -121,8 +121,14 @@ def cmd_compress(args: argparse.Namespace) -> int:
                 raise LosslessBpgError(f"{dst} exists; use --force to overwrite it")
             image, greyscale = load_image(src)
             t0 = time.perf_counter()
+            tried: list[str] = []  # a large image takes minutes: show where the Q search is
+
+            def show_trial(q: int, _bits: float) -> None:
+                tried.append(str(q))
+                bar.set_postfix_str(f"{src.name}: Q {', '.join(tried)} tried")
+
             result = compress(image, model, backend=args.backend, quality=args.quality,
-                              greyscale=greyscale, effort=args.effort)
+                              greyscale=greyscale, effort=args.effort, progress=show_trial)
             enc_s = time.perf_counter() - t0
             dec_s = float("nan")
             if args.verify:
