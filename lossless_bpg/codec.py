@@ -193,10 +193,11 @@ def compress(
     lossy = get_lossy_codec(backend)
     sample = search_sample(image) if quality is None and effort == 2 else None
     if sample is not None:
-        searched, q_trials = choose_q(sample, lossy, model, progress=progress, effort=effort)
-        del sample
+        sample_trial, q_trials = choose_q(sample, lossy, model, progress=progress, effort=effort)
+        found_q = sample_trial.q
+        del sample, sample_trial  # only its Q is needed
         release_freed_memory()
-        trial = try_q(image, searched.q, lossy, model)
+        trial = try_q(image, found_q, lossy, model)
     elif quality is None:
         trial, q_trials = choose_q(image, lossy, model, progress=progress, effort=effort)
     else:
