@@ -94,10 +94,15 @@ def tables() -> dict[str, torch.Tensor]:
     return out
 
 
+def _gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` for a 1-D table: index_select on the flattened index gives the same
+    values as advanced indexing, about twice as fast."""
+    return table.index_select(0, index.reshape(-1)).view(index.shape)
+
+
 def _lookup(table: torch.Tensor, index: torch.Tensor, lo: int) -> torch.Tensor:
     """``table[index - lo]`` with the index clamped to the table."""
-    flat = (index - lo).clamp_(0, table.numel() - 1)
-    return table.index_select(0, flat.reshape(-1)).view(flat.shape)
+    return _gather(table, (index - lo).clamp_(0, table.numel() - 1))
 
 
 def coupled_means(params: ExactParams, c: int, residual: torch.Tensor) -> torch.Tensor:
@@ -177,9 +182,7 @@ class Mixtures:
             for k in range(self.means.shape[0]):
                 z = (offset - self.means[k, sl, None]).mul_(inv[k, sl, None])
                 index = z.add_(limit + 0.5).clamp_(0, 2 * limit).to(torch.int32)
-                # index_select on the flat index: the same gather as sigmoid[index], twice as fast
-                looked_up = sigmoid.index_select(0, index.view(-1)).view(index.shape)
-                acc.addcmul_(looked_up, self.weights[k, sl, None])
+                acc.addcmul_(_gather(sigmoid, index), self.weights[k, sl, None])
         out = torch.where(edges < lo, torch.zeros_like(out), out)
         return torch.where(edges >= hi, self.total().expand_as(out), out)
 
