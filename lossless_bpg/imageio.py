@@ -1,8 +1,15 @@
 """Reading input images strictly: anything that cannot be stored losslessly as 8-bit RGB is
-rejected with a message naming what is wrong and what is supported."""
+rejected with a message naming what is wrong and what is supported.
+
+Pillow's mode alone does not say whether a file's samples are 8-bit: it opens a 16-bit RGB PNG
+or TIFF as mode 'RGB' (keeping the high byte) and rescales PNM files whose maximum is not 255.
+So the file's own header is read for its real sample depth, and a file holding several frames
+or pages is refused rather than reduced to its first one.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,17 +18,78 @@ from PIL import Image, UnidentifiedImageError
 from .errors import UnsupportedImageError
 
 SUPPORTED = (
-    "8-bit RGB images (PNG, PPM, BMP, TIFF, lossless WebP ...); 8-bit greyscale ('L') is "
-    "stored as RGB with three equal channels and decodes to RGB"
+    "single-frame images with 8-bit samples, RGB or greyscale (PNG, PPM/PGM, BMP, TIFF, "
+    "WebP, JPEG); greyscale is stored as RGB with three equal channels and decodes back to "
+    "greyscale"
 )
 
 # Modes whose pixels map to 8-bit RGB without loss.
 _RGB_EXACT = {"RGB", "L"}
+# Pillow's raw BMP layouts that carry 8 bits per sample (24-bit, 32-bit with a padding byte,
+# 8-bit with a grey palette); 15/16-bit BMPs are widened by Pillow and so refused.
+_BMP_EXACT_RAWMODES = {"BGR", "BGRX", "XBGR", "RGB", "RGBX", "XRGB", "L"}
+# Magic, width, height and (but for bitmaps) maxval, separated by whitespace or comments.
+_PNM_SEP = rb"(?:\s|#[^\n]*\n)+"
+_PNM_HEADER = re.compile(rb"P([1-6])" + _PNM_SEP + rb"(\d+)" + _PNM_SEP + rb"(\d+)"
+                         + rb"(?:" + _PNM_SEP + rb"(\d+))?")
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
     """Read ``path`` into an (H, W, 3) uint8 array, or raise UnsupportedImageError."""
     return load_image(path)[0]
+
+
+def _png_bit_depth(head: bytes) -> int | None:
+    """Bits per sample from a PNG's IHDR (always the first chunk), None if unreadable."""
+    if len(head) >= 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return head[24]
+    return None
+
+
+def _pnm_maxval(head: bytes) -> int | None:
+    """The largest sample value a PNM file declares (1 for bitmaps), None if unreadable."""
+    match = _PNM_HEADER.match(head)
+    if not match:
+        return None
+    if match.group(1) in (b"1", b"4"):
+        return 1
+    return int(match.group(4)) if match.group(4) else None
+
+
+def _depth_problem(im: Image.Image, head: bytes) -> str | None:
+    """Why this file's samples are not exactly what an 8-bit array holds, or None."""
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1:
+        return (f"the file holds {frames} frames or pages; only single images are supported "
+                f"(store each frame as a file of its own)")
+    fmt = im.format
+    if fmt == "PNG":
+        depth = _png_bit_depth(head)
+        if depth != 8:
+            return f"{depth}-bit samples (PNG bit depth {depth}); only 8-bit samples are stored"
+    elif fmt == "TIFF":
+        bits = im.tag_v2.get(258, (1,))
+        bits = bits if isinstance(bits, tuple) else (bits,)
+        if any(b != 8 for b in bits):
+            return f"{'/'.join(map(str, bits))}-bit samples (TIFF BitsPerSample); only 8-bit samples are stored"
+        sample_format = im.tag_v2.get(339, (1,))
+        sample_format = sample_format if isinstance(sample_format, tuple) else (sample_format,)
+        if any(f != 1 for f in sample_format):
+            return "samples that are not unsigned integers (TIFF SampleFormat); only 8-bit unsigned samples are stored"
+    elif fmt == "PPM":
+        maxval = _pnm_maxval(head)
+        if maxval is None:
+            return "a PNM header this reader cannot check"
+        if maxval != 255:
+            return (f"samples with maximum value {maxval} (PNM maxval); only 8-bit samples "
+                    f"(maxval 255) are stored exactly")
+    elif fmt == "BMP":
+        rawmodes = {tile.args[0] if isinstance(tile.args, tuple) else tile.args for tile in im.tile}
+        if not rawmodes <= _BMP_EXACT_RAWMODES:
+            return f"a BMP layout without 8 bits per sample ({', '.join(map(str, rawmodes))})"
+    elif fmt not in ("WEBP", "JPEG"):
+        return f"the {fmt} format is not supported"
+    return None
 
 
 def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
@@ -31,8 +99,9 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
     if not path.is_file():
         raise UnsupportedImageError(f"{path}: no such file")
     try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
         with Image.open(path) as im:
-            im.load()
             mode = im.mode
             if mode == "P":
                 raise UnsupportedImageError(
@@ -49,10 +118,14 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
                     f"{path}: unsupported pixel mode {mode!r} (e.g. 16-bit, CMYK, float, "
                     f"1-bit). Supported: {SUPPORTED}"
                 )
+            problem = _depth_problem(im, head)
+            if problem:
+                raise UnsupportedImageError(f"{path}: {problem}. Supported: {SUPPORTED}")
+            im.load()
             arr = np.asarray(im.convert("RGB") if mode == "L" else im, dtype=np.uint8)
     except UnsupportedImageError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UnsupportedImageError(
             f"{path}: cannot read image ({exc}). Supported: {SUPPORTED}"
         ) from exc

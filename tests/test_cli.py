@@ -176,3 +176,21 @@ def test_thread_count_option_round_trips_at_any_count(tmp_path, photo):
         torch.set_num_threads(before)
     with pytest.raises(SystemExit):
         main(["decompress", "x.lbpg", "--threads", "0"])
+
+
+@pytest.mark.parametrize("kind", ["rgb16_png", "two_frame_apng"])
+def test_files_the_codec_cannot_store_exactly_are_refused_and_nothing_is_written(tmp_path, rng, capsys, kind):
+    from tests.test_imageio import png_bytes
+
+    path = tmp_path / "in.png"
+    if kind == "rgb16_png":
+        path.write_bytes(png_bytes(rng.integers(0, 65536, (16, 16, 3), dtype=np.uint16), 16, 2))
+    else:
+        frames = [Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)) for _ in range(2)]
+        frames[0].save(path, save_all=True, append_images=frames[1:])
+    before = _digest(path)
+    assert main(["compress", str(path), "--quiet", "--force"]) == 1
+    err = capsys.readouterr().err
+    assert ("16-bit" if kind == "rgb16_png" else "2 frames") in err and "Supported" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+    assert _digest(path) == before
