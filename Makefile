@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	# The local CPU wheel; never let a dependency pull a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -r requirements.lock -e '.[test]'
-	# torchac compiles its C++ coder on first import: do it now, not in a user's first compress.
+	# Build the arithmetic coder's native code into the venv now; runs only ever load it.
 	$(BIN)/python -c "from lossless_bpg.residual.coder import warm_up; warm_up()"
 	touch $@
 
@@ -33,3 +33,12 @@ bench: install
 
 clean:
 	rm -rf $(VENV) out results
+
+# libbpg (bpgenc, bpgdec) and FLIF (flif) from their pinned sources into third_party/local/bin,
+# where lossless_bpg finds them; a second run does nothing. THIRD_PARTY_SOURCES: a folder holding
+# the release tarballs, or leave empty for the scripts' default (../shared/third_party).
+.PHONY: third-party
+THIRD_PARTY_SOURCES ?=
+third-party:
+	third_party/flif/build.sh $(if $(THIRD_PARTY_SOURCES),--source "$(THIRD_PARTY_SOURCES)")
+	third_party/libbpg/build.sh $(if $(THIRD_PARTY_SOURCES),--source "$(THIRD_PARTY_SOURCES)")
