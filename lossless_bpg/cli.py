@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -41,10 +44,19 @@ class UsageError(LosslessBpgError):
 
 
 def _plan_outputs(files: list[Path], out_dir: str | None, suffix: str) -> list[tuple[Path, Path]]:
-    """(input, output) pairs; two inputs that would write the same output (a/x.png and
-    b/x.png into one folder, or x.png beside x.tif) are refused before any work is done,
-    rather than the second silently replacing the first."""
+    """(input, output) pairs; an output that is an input, and two inputs that would write the
+    same output (a/x.png and b/x.png into one folder, or x.png beside x.tif), are refused
+    before any work is done."""
+    from .fileio import outputs_that_are_inputs
+
     pairs = [(src, _output_path(src, out_dir, suffix)) for src in files]
+    inputs_hit = outputs_that_are_inputs(files, [dst for _, dst in pairs])
+    if inputs_hit:
+        raise UsageError(
+            "the output would replace an input (same file, hard link or symbolic link): "
+            + ", ".join(map(str, inputs_hit))
+            + ". Inputs are never overwritten, even with --force; choose another folder (-o)."
+        )
     by_output: dict[Path, list[Path]] = {}
     for src, dst in pairs:
         by_output.setdefault(dst.resolve(), []).append(src)
@@ -288,6 +300,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_interruptibly(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a command in a worker thread while the main thread waits, so that Ctrl-C stops it
+    at once: Python only handles a signal in the main thread between bytecodes, and a
+    command spends seconds at a time inside x265 or a large convolution. On Ctrl-C the
+    temporary files of writes in progress are removed (finished outputs are complete and
+    stay) and the process ends at once with status 130."""
+    outcome: list[int] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            outcome.append(func(args))
+        except BaseException as exc:  # handed to the main thread, which raises it
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name=f"lossless_bpg {args.command}", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        from .fileio import remove_pending_temporaries
+
+        remove_pending_temporaries()
+        _error("interrupted; no partial output was left")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)  # the worker may be inside native code for seconds more
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -296,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     try:
+        if args.command in ("compress", "decompress"):
+            return _run_interruptibly(args.func, args)
         return args.func(args)
     except UsageError as exc:
         _error(str(exc))

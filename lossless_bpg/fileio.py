@@ -1,14 +1,58 @@
 """Safe output: write to a temporary file beside the target, then move it into place; never
-replace an existing file unless asked to."""
+replace an existing file unless asked to, and never one that is an input."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from .errors import OutputExistsError
+
+#: Temporary files being written now, so an interrupted run can remove them (see cli).
+_PENDING: set[Path] = set()
+_PENDING_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux allows."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_pending_temporaries() -> None:
+    """Delete every temporary file a write in progress has created (outputs already moved into
+    place are complete and stay)."""
+    with _PENDING_LOCK:
+        for tmp in list(_PENDING):
+            tmp.unlink(missing_ok=True)
+        _PENDING.clear()
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file ``path`` names, following links; None if there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def outputs_that_are_inputs(inputs: Iterable[Path], outputs: Iterable[Path]) -> list[Path]:
+    """The outputs that are, or resolve to, one of the inputs: the same path, a hard link to
+    it, or a symbolic link to it. Writing there would destroy an input, ``--force`` or not."""
+    protected = {ident for ident in map(file_identity, inputs) if ident is not None}
+    return [out for out in outputs if file_identity(out) in protected]
 
 
 def write_atomic(path: Path, writer: Callable[[Path], None], force: bool = False) -> None:
@@ -17,15 +61,21 @@ def write_atomic(path: Path, writer: Callable[[Path], None], force: bool = False
     Without ``force`` an existing ``path`` is an error, checked before any work and again at
     the final step (hard link, which refuses to replace), so a file appearing meanwhile is not
     clobbered either. On any failure the temporary file is removed and ``path`` is untouched.
+    The file gets the permissions a newly created file gets (0666 less the umask).
     """
     path = Path(path)
     if path.exists() and not force:
         raise OutputExistsError(f"{path} exists; use --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     tmp = Path(tmp_name)
+    with _PENDING_LOCK:
+        _PENDING.add(tmp)
     try:
+        try:
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600
+        finally:
+            os.close(fd)
         writer(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -42,6 +92,8 @@ def write_atomic(path: Path, writer: Callable[[Path], None], force: bool = False
                 os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        with _PENDING_LOCK:
+            _PENDING.discard(tmp)
 
 
 def write_bytes_atomic(path: Path, data: bytes, force: bool = False) -> None:

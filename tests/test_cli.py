@@ -1,6 +1,12 @@
 """The command line: exit codes, safety of outputs and inputs, errors for bad input."""
 
 import hashlib
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -194,3 +200,64 @@ def test_files_the_codec_cannot_store_exactly_are_refused_and_nothing_is_written
     assert ("16-bit" if kind == "rgb16_png" else "2 frames") in err and "Supported" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
     assert _digest(path) == before
+
+
+@pytest.mark.parametrize("trick", ["same_name", "hard_link", "symbolic_link"])
+def test_an_output_that_is_an_input_is_refused_even_with_force(tmp_path, photo, capsys, trick):
+    src, _ = photo
+    assert main(["compress", str(src), "-q", "30", "--quiet", "-o", str(tmp_path / "c")]) == 0
+    lbpg = tmp_path / "c" / "photo.lbpg"
+    if trick == "same_name":  # an .lbpg file named .png: decompressing it would write over it
+        victim = tmp_path / "d" / "photo.png"
+        victim.parent.mkdir()
+        victim.write_bytes(lbpg.read_bytes())
+        argv = ["decompress", str(victim), "-o", str(victim.parent)]
+    else:  # the output name is a link to the input
+        out = tmp_path / "links"
+        out.mkdir()
+        victim = lbpg
+        (os.link if trick == "hard_link" else os.symlink)(lbpg, out / "photo.png")
+        argv = ["decompress", str(lbpg), "-o", str(out)]
+    before = _digest(victim)
+    assert main([*argv, "--force", "--quiet"]) == 2
+    assert "would replace an input" in capsys.readouterr().err
+    assert _digest(victim) == before
+
+
+def test_compress_refuses_to_write_over_an_image_named_like_its_output(tmp_path, photo, capsys):
+    src, _ = photo
+    disguised = tmp_path / "y.lbpg"
+    disguised.write_bytes(src.read_bytes())  # a PNG that happens to be called y.lbpg
+    before = _digest(disguised)
+    assert main(["compress", str(disguised), "-q", "30", "--force", "--quiet"]) == 2
+    assert "would replace an input" in capsys.readouterr().err
+    assert _digest(disguised) == before
+
+
+def test_outputs_get_the_permissions_of_a_newly_created_file(tmp_path, photo):
+    src, _ = photo
+    old = os.umask(0o027)
+    try:
+        assert main(["compress", str(src), "-q", "30", "--quiet", "-o", str(tmp_path / "c")]) == 0
+        assert main(["decompress", str(tmp_path / "c" / "photo.lbpg"), "--quiet", "-o", str(tmp_path / "d")]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "c" / "photo.lbpg").stat().st_mode) == 0o640
+    assert stat.S_IMODE((tmp_path / "d" / "photo.png").stat().st_mode) == 0o640
+
+
+def test_ctrl_c_stops_a_long_compress_at_once_and_leaves_nothing(tmp_path, rng):
+    base = np.linspace(0, 255, 1024)[None, :, None] * np.ones((1024, 1, 3))
+    big = np.clip(base + rng.normal(0, 8, (1024, 1024, 3)), 0, 255).astype(np.uint8)
+    src = _png(tmp_path / "big.png", big)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "lossless_bpg", "compress", str(src), "-o", str(out), "-e", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(8)  # well inside the Q search: x265 encodes and network sweeps
+    assert proc.poll() is None, proc.communicate()
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 2.0
+    assert proc.returncode == 130 and "interrupted" in err
+    assert not out.exists() or not list(out.iterdir()), "nothing may be left behind"
