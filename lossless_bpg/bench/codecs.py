@@ -1,29 +1,39 @@
 """Codecs the benchmark compares, each at a named setting, behind one small interface.
 
-Baselines use maintained libraries (Pillow, imagecodecs) or the reference command-line tools
-when they are on PATH; a codec that cannot run here says why and is skipped, never faked.
+Baselines use maintained libraries (Pillow, imagecodecs) or the reference command-line tools:
+libbpg and FLIF as built by ``make third-party`` (found without PATH edits, see
+``lossless_bpg.third_party``), others on PATH. A codec that cannot run here says why and is
+skipped, never faked.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What an encoder may return instead of bare bytes: the file and extra columns of its row
+    (for this codec: Q and the size split, as the encoder itself counted them)."""
+
+    data: bytes
+    details: dict
 
 
 @dataclass(frozen=True)
 class BenchCodec:
     name: str
     settings: str
-    encode: Callable[[np.ndarray], bytes]
+    encode: Callable[[np.ndarray], bytes | Encoded]
     decode: Callable[[bytes], np.ndarray]
     version: Callable[[], str]
     #: None when the codec can run here, else the reason it cannot.
@@ -103,21 +113,32 @@ def _inverse_rct(t: np.ndarray) -> np.ndarray:
 
 # --- command-line tools -----------------------------------------------------------------------
 
+def _tool(name: str) -> str:
+    """Full path of a program: libbpg and FLIF as built by third_party/*/build.sh (checkout,
+    then the build cache), then PATH; the bare name when it is nowhere (the run then fails)."""
+    from ..third_party import find_program
+
+    return find_program(name) or name
+
+
 def _tool_missing(*tools: str) -> Callable[[], str | None]:
     def check() -> str | None:
-        missing = [t for t in tools if shutil.which(t) is None]
-        return f"{', '.join(missing)} not on PATH" if missing else None
+        from ..third_party import how_to_build, missing_programs
+
+        missing = missing_programs(*tools)
+        return how_to_build(missing) if missing else None
 
     return check
 
 
 def _run(cmd: list[str]) -> None:
-    proc = subprocess.run(cmd, capture_output=True)
+    proc = subprocess.run(cmd, capture_output=True, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-300:]}")
+        name = Path(cmd[0]).name
+        raise RuntimeError(f"{name} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')[-300:]}")
 
 
-def _via_files(enc_cmd, dec_cmd, in_suffix: str, out_suffix: str):
+def _via_files(enc_cmd, dec_cmd, out_suffix: str):
     """encode/decode through temp files: ``enc_cmd(src_png, dst)``, ``dec_cmd(src, dst_png)``."""
 
     def enc(img: np.ndarray) -> bytes:
@@ -137,11 +158,15 @@ def _via_files(enc_cmd, dec_cmd, in_suffix: str, out_suffix: str):
     return enc, dec
 
 
-def _tool_version(cmd: list[str]) -> Callable[[], str]:
+def _tool_version(tool: str, *args: str, find: str = "") -> Callable[[], str]:
+    """The first line of ``tool args``'s output that contains ``find``, from there on."""
+
     def version() -> str:
-        proc = subprocess.run(cmd, capture_output=True)
-        text = (proc.stdout + proc.stderr).decode(errors="replace").strip().splitlines()
-        return text[0] if text else cmd[0]
+        proc = subprocess.run([_tool(tool), *args], capture_output=True, check=False)
+        for line in (proc.stdout + proc.stderr).decode(errors="replace").splitlines():
+            if line.strip() and find in line:
+                return line[line.index(find):].strip()
+        return tool
 
     return version
 
@@ -150,20 +175,24 @@ def _optipng_encode(img: np.ndarray) -> bytes:
     with tempfile.TemporaryDirectory() as d:
         src = Path(d) / "in.png"
         src.write_bytes(_pil_encode("PNG", optimize=True, compress_level=9)(img))
-        _run(["optipng", "-quiet", "-o7", "-strip", "all", str(src)])
+        _run([_tool("optipng"), "-quiet", "-o7", "-strip", "all", str(src)])
         return src.read_bytes()
 
 
-_flif_enc, _flif_dec = _via_files(
-    lambda s, d: ["flif", "-e", "-E100", "--overwrite", s, d],
-    lambda s, d: ["flif", "-d", "--overwrite", s, d],
-    ".png",
-    ".flif",
-)
+def _flif(*effort: str):
+    """FLIF 0.4 with its defaults (interlaced, effort 60) or the given effort options."""
+    return _via_files(
+        lambda s, d: [_tool("flif"), "-e", *effort, "--overwrite", s, d],
+        lambda s, d: [_tool("flif"), "-d", "--overwrite", s, d],
+        ".flif",
+    )
+
+
+_flif_e100_enc, _flif_e100_dec = _flif("-E100")
+_flif_enc, _flif_dec = _flif()
 _bpg_enc, _bpg_dec = _via_files(
-    lambda s, d: ["bpgenc", "-lossless", "-f", "444", "-o", d, s],
-    lambda s, d: ["bpgdec", "-o", d, s],
-    ".png",
+    lambda s, d: [_tool("bpgenc"), "-lossless", "-f", "444", "-o", d, s],
+    lambda s, d: [_tool("bpgdec"), "-o", d, s],
     ".bpg",
 )
 
@@ -182,10 +211,13 @@ def _model():
     return _MODEL
 
 
-def _lbpg_encode(img: np.ndarray) -> bytes:
+def _lbpg_encode(img: np.ndarray) -> Encoded:
     from ..codec import compress
 
-    return compress(img, _model()).data
+    result = compress(img, _model())
+    return Encoded(result.data, {"q": result.q, "lossy_bytes": result.lossy_bytes,
+                                 "residual_bytes": result.residual_bytes,
+                                 "header_bytes": result.header_bytes})
 
 
 def _lbpg_decode(data: bytes) -> np.ndarray:
@@ -211,7 +243,7 @@ def _lbpg_version() -> str:
 def _lbpg_unavailable() -> str | None:
     try:
         _model()
-    except Exception as exc:  # report, do not crash the whole benchmark
+    except Exception as exc:  # noqa: BLE001 (report, do not crash the whole benchmark)
         return f"residual model cannot load: {exc}"
     return None
 
@@ -222,7 +254,7 @@ def _registry() -> dict[str, BenchCodec]:
         BenchCodec("png", "Pillow optimize, level 9", _pil_encode("PNG", optimize=True, compress_level=9),
                    _pil_decode, _pil_version("zlib")),
         BenchCodec("optipng", "optipng -o7", _optipng_encode, _pil_decode,
-                   _tool_version(["optipng", "-v"]), _tool_missing("optipng")),
+                   _tool_version("optipng", "-v"), _tool_missing("optipng")),
         BenchCodec("webp", "lossless, method 6, quality 100 (-z 9)",
                    _pil_encode("WEBP", lossless=True, quality=100, method=6), _pil_decode, _pil_version("webp")),
         BenchCodec("webp-default", "lossless, method 4, quality 75",
@@ -236,16 +268,24 @@ def _registry() -> dict[str, BenchCodec]:
         BenchCodec("jpegxl-e9", "lossless, effort 9",
                    lambda im: _ic("jpegxl_encode")(im, lossless=True, effort=9),
                    lambda b: _ic("jpegxl_decode")(b), _ic_version("libjxl"), _ic_unavailable("jpegxl")),
+        BenchCodec("jpegxl-e10", "lossless, effort 10 (the highest without expert options)",
+                   lambda im: _ic("jpegxl_encode")(im, lossless=True, effort=10),
+                   lambda b: _ic("jpegxl_decode")(b), _ic_version("libjxl"), _ic_unavailable("jpegxl")),
         BenchCodec("jpegls", "CharLS, subtract-green colour transform",
                    lambda im: _ic("jpegls_encode")(_forward_rct(im), level=0),
                    lambda b: _inverse_rct(_ic("jpegls_decode")(b)), _ic_version("charls"),
                    _ic_unavailable("jpegls")),
-        BenchCodec("flif", "-E100", _flif_enc, _flif_dec, _tool_version(["flif", "-h"]), _tool_missing("flif")),
+        BenchCodec("flif-e100", "flif -e -E100 (interlaced)", _flif_e100_enc, _flif_e100_dec,
+                   _tool_version("flif", "-V", find="FLIF ("), _tool_missing("flif")),
+        BenchCodec("flif", "flif -e (default: effort 60, interlaced)", _flif_enc, _flif_dec,
+                   _tool_version("flif", "-V", find="FLIF ("), _tool_missing("flif")),
         BenchCodec("bpg-lossless", "bpgenc -lossless -f 444", _bpg_enc, _bpg_dec,
-                   _tool_version(["bpgenc", "-h"]), _tool_missing("bpgenc", "bpgdec")),
+                   _tool_version("bpgenc", "-h"), _tool_missing("bpgenc", "bpgdec")),
     ]
     return {codec.name: codec for codec in c}
 
 
 CODECS = _registry()
-DEFAULT_CODECS = ("lbpg", "png", "webp", "webp-default", "jpeg2000", "jpegxl-e7", "jpegxl-e9", "jpegls", "flif", "bpg-lossless", "optipng")
+DEFAULT_CODECS = ("lbpg", "png", "webp", "webp-default", "jpeg2000", "jpegxl-e7", "jpegxl-e9", "jpegxl-e10",
+                  "jpegls",
+                  "flif-e100", "flif", "bpg-lossless", "optipng")

@@ -15,7 +15,8 @@ from .codecs import CODECS, DEFAULT_CODECS
 
 CSV_FIELDS = [
     "image", "image_key", "codec", "settings", "width", "height", "bytes", "bpsp", "encode_s",
-    "decode_s", "peak_mb", "exact", "error", "q", "lossy_bytes", "residual_bytes", "version",
+    "decode_s", "peak_mb", "exact", "error", "q", "lossy_bytes", "residual_bytes", "header_bytes",
+    "version",
 ]
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
 

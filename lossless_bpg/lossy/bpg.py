@@ -1,12 +1,12 @@
 """The libbpg command-line tools as a lossy layer: ``bpgenc -q Q -f 444`` / ``bpgdec``.
 
-Used only when both tools are on PATH; the payload is the .bpg file as bpgenc writes it. Colour
-conversion is libbpg's own, which is deterministic in bpgdec.
+The tools are those ``make third-party`` builds (third_party/local/bin of the checkout, then the
+build cache), else the ones on PATH; see ``lossless_bpg.third_party``. The payload is the .bpg
+file as bpgenc writes it. Colour conversion is libbpg's own, which is deterministic in bpgdec.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import BackendUnavailableError
+from ..third_party import find_program, how_to_build
 from .base import LossyCodec
 
 
@@ -24,24 +25,26 @@ class BpgCodec(LossyCodec):
     q_max = 51
 
     def __init__(self) -> None:
-        missing = [t for t in ("bpgenc", "bpgdec") if shutil.which(t) is None]
+        found = {t: find_program(t) for t in ("bpgenc", "bpgdec")}
+        missing = [t for t, path in found.items() if path is None]
         if missing:
             raise BackendUnavailableError(
-                f"lossy backend 'bpg' needs libbpg's {' and '.join(missing)} on PATH; install "
-                f"libbpg (https://bellard.org/bpg/) or use the built-in backend 'hevc'"
+                f"lossy backend 'bpg' needs libbpg: {how_to_build(missing)}; or use the built-in "
+                f"backend 'hevc'"
             )
+        self.bpgenc, self.bpgdec = found["bpgenc"], found["bpgdec"]
 
     def version(self) -> str:
-        proc = subprocess.run(["bpgenc", "-h"], capture_output=True)
+        proc = subprocess.run([self.bpgenc, "-h"], capture_output=True, check=False)
         lines = (proc.stdout + proc.stderr).decode(errors="replace").splitlines()
         return lines[0].strip() if lines else "bpgenc"
 
     @staticmethod
     def _run(cmd: list[str]) -> None:
-        proc = subprocess.run(cmd, capture_output=True)
+        proc = subprocess.run(cmd, capture_output=True, check=False)
         if proc.returncode != 0:
             err = proc.stderr.decode(errors="replace").strip()[-500:]
-            raise ValueError(f"{cmd[0]} exited with status {proc.returncode}: {err}")
+            raise ValueError(f"{Path(cmd[0]).name} exited with status {proc.returncode}: {err}")
 
     def encode(self, img: np.ndarray, q: int) -> bytes:
         from PIL import Image
@@ -50,7 +53,7 @@ class BpgCodec(LossyCodec):
         with tempfile.TemporaryDirectory() as d:
             src, dst = Path(d) / "in.png", Path(d) / "out.bpg"
             Image.fromarray(img, "RGB").save(src, compress_level=1)
-            self._run(["bpgenc", "-q", str(q), "-f", "444", "-o", str(dst), str(src)])
+            self._run([self.bpgenc, "-q", str(q), "-f", "444", "-o", str(dst), str(src)])
             return dst.read_bytes()
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -59,7 +62,7 @@ class BpgCodec(LossyCodec):
         with tempfile.TemporaryDirectory() as d:
             src, dst = Path(d) / "in.bpg", Path(d) / "out.png"
             src.write_bytes(data)
-            self._run(["bpgdec", "-o", str(dst), str(src)])
+            self._run([self.bpgdec, "-o", str(dst), str(src)])
             with Image.open(dst) as im:
                 if im.mode != "RGB":
                     raise ValueError(f"bpgdec produced a {im.mode} image, expected 8-bit RGB")
