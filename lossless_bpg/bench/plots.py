@@ -27,9 +27,12 @@ def draw_all(rows: list[dict], summary: list[dict], out: Path) -> list[Path]:
     codecs = [e["codec"] for e in summary if "mean_bpsp" in e]
 
     fig, ax = plt.subplots(figsize=(max(8, 0.45 * len(images)), 4.5))
-    for c in codecs:
+    # tab10 repeats after ten codecs: cycle colours and markers independently (10 x 3 styles).
+    markers = "osD"
+    for k, c in enumerate(codecs):
         by = {r["image"]: r["bpsp"] for r in ok if r["codec"] == c}
-        ax.plot(range(len(images)), [by.get(i, float("nan")) for i in images], marker="o", ms=3, label=c)
+        ax.plot(range(len(images)), [by.get(i, float("nan")) for i in images], marker=markers[(k // 10) % 3],
+                ms=3, color=plt.get_cmap("tab10")(k % 10), ls="-" if k < 10 else "--", label=c)
     ax.set_xticks(range(len(images)), [i.rsplit(".", 1)[0] for i in images], rotation=90, fontsize=7)
     ax.set_ylabel("bits per subpixel")
     ax.set_title("Lossless rate per image")
@@ -46,6 +49,9 @@ def draw_all(rows: list[dict], summary: list[dict], out: Path) -> list[Path]:
         x = range(len(ours))
         ax.bar(x, lossy, label="lossy layer (HEVC)")
         ax.bar(x, resid, bottom=lossy, label="residual layer")
+        if all(r.get("header_bytes") is not None for r in ours):
+            header = [r["header_bytes"] * p for r, p in zip(ours, per)]
+            ax.bar(x, header, bottom=[a + b for a, b in zip(lossy, resid)], label="header")
         ax.set_xticks(list(x), [f"{r['image'].rsplit('.', 1)[0]}\nQ{r['q']}" for r in ours], rotation=90, fontsize=7)
         ax.set_ylabel("bits per subpixel")
         ax.set_title("lossless_bpg rate split per image")
