@@ -76,7 +76,7 @@ tp_parse_args() {
     *[!0-9a-f]*|'') die 2 "--sha256 needs 64 lowercase hex digits" ;;
   esac
   [ ${#EXPECTED_SHA256} -eq 64 ] || die 2 "--sha256 needs 64 lowercase hex digits"
-  mkdir -p "$PREFIX" && PREFIX=$(cd "$PREFIX" && pwd)
+  case $PREFIX in /*) ;; *) PREFIX=$PWD/$PREFIX ;; esac  # absolute, without creating it yet
 }
 
 sha256_of() {
