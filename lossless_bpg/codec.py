@@ -269,4 +269,7 @@ def decompress(data: bytes, model: LoadedModel | None = None) -> tuple[np.ndarra
             "decoded pixels do not match the checksum stored in the file: the file is damaged "
             "or was not written by this build's residual model; no output written"
         )
-    return image.astype(np.uint8), h
+    image = image.astype(np.uint8)
+    if h.greyscale and not (np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])):
+        raise FormatError("header says greyscale, but the decoded channels differ: the file is damaged")
+    return image, h

@@ -1,0 +1,350 @@
+"""The fuzz target of the container parser and the decoder, shared by tests/test_fuzz.py (short
+Hypothesis runs in CI) and scripts/fuzz_decoder.py (long runs).
+
+A mutation starts from a valid file, split into its fields by an independent reading of
+docs/format.md (:class:`Parts`), and produces bytes: field overwrites (absurd sizes, ranges,
+counts, non-canonical varints), bit flips, truncations and overwrites of any field or payload
+section, then optionally valid lengths and CRCs, so that damage reaches the lossy decoder and
+the arithmetic decoder instead of stopping at a CRC; or raw damage of the whole file
+(truncation, bit flips, inserted / deleted / overwritten bytes, random bytes). Choices come from
+a :class:`Source`: Hypothesis (which shrinks failures) or a seeded ``random.Random``.
+
+The oracle (:func:`check_unpack`, :func:`check_decode`): every input ends in a subclass of
+LosslessBpgError or in the exact original pixels; any other exception or wrong pixels is a
+failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import zlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from lossless_bpg.container import (
+    CHECKSUM_BYTES,
+    MAX_ADAPTATION,
+    MAX_HALF_WIDTH,
+    MAX_STREAMS,
+    MODEL_ID_BYTES,
+    SUPPORTED_VERSIONS,
+    VERSION,
+    LbpgFile,
+    pack,
+    unpack,
+)
+from lossless_bpg.errors import FormatError, LosslessBpgError
+from lossless_bpg.varint import read_varint
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+class Source(Protocol):
+    def int(self, lo: int, hi: int) -> int: ...
+
+    def bytes(self, n: int) -> bytes: ...
+
+
+class RandomSource:
+    """Choices from a seeded ``random.Random`` (the long runs)."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def int(self, lo: int, hi: int) -> int:
+        return self.rng.randint(lo, hi)
+
+    def bytes(self, n: int) -> bytes:
+        return self.rng.randbytes(n)
+
+
+def varint(value: int) -> bytes:
+    """LEB128 of any non-negative integer (no 64-bit limit: the reader must refuse those)."""
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | 0x80 if value else byte)
+        if not value:
+            return bytes(out)
+
+
+def zvarint(value: int) -> bytes:
+    return varint((value << 1) if value >= 0 else ((-value << 1) - 1))
+
+
+@dataclass
+class Parts:
+    """A file as its fields' bytes, in file order (docs/format.md). ``lengths`` None: the
+    sections' real lengths; ``crcs`` None: correct CRCs."""
+
+    magic: bytes
+    version: bytes
+    flags: bytes
+    backend: bytes
+    q: bytes
+    model_id: bytes
+    height: bytes
+    width: bytes
+    ranges: list[bytes]
+    n_streams: bytes
+    adaptations: list[bytes]
+    half_widths: bytes
+    checksum: bytes
+    sections: list[bytes]
+    lengths: list[bytes] | None = None
+    crcs: tuple[bytes, bytes] | None = None
+
+    @classmethod
+    def of(cls, data: bytes) -> Parts:
+        """Split a valid file (version 2 or 3) into its fields."""
+        pos = 8 + MODEL_ID_BYTES
+        fields = []
+        for _ in range(2 + 6 + 1):
+            _, end = read_varint(data, pos)
+            fields.append(data[pos:end])
+            pos = end
+        n = read_varint(fields[-1], 0)[0]
+        lengths = []
+        for _ in range(1 + 2 * n):
+            value, pos = read_varint(data, pos)
+            lengths.append(value)
+        adaptations = []
+        for _ in range(n):
+            size = 1 if data[4] == 2 else 1 + data[pos]
+            adaptations.append(data[pos : pos + size])
+            pos += size
+        half_widths = data[pos : pos + n]
+        pos += n
+        checksum = data[pos : pos + CHECKSUM_BYTES]
+        pos += CHECKSUM_BYTES + 8
+        sections = []
+        for length in lengths:
+            sections.append(data[pos : pos + length])
+            pos += length
+        assert pos == len(data)
+        return cls(data[:4], data[4:5], data[5:6], data[6:7], data[7:8], data[8 : 8 + MODEL_ID_BYTES],
+                   fields[0], fields[1], fields[2:8], fields[8], adaptations, half_widths, checksum, sections)
+
+    def to_bytes(self) -> bytes:
+        head = b"".join([self.magic, self.version, self.flags, self.backend, self.q, self.model_id,
+                         self.height, self.width, *self.ranges, self.n_streams])
+        lengths = self.lengths if self.lengths is not None else [varint(len(s)) for s in self.sections]
+        head += b"".join(lengths) + b"".join(self.adaptations) + self.half_widths + self.checksum
+        payload = b"".join(self.sections)
+        if self.crcs is not None:
+            return head + self.crcs[0] + self.crcs[1] + payload
+        head += zlib.crc32(payload).to_bytes(4, "big")
+        return head + zlib.crc32(head).to_bytes(4, "big") + payload
+
+
+#: Integers that break careless readers: zero, byte and word edges, 2**31, 2**32, 2**63, 2**64,
+#: more than 64 bits.
+INTERESTING = (0, 1, 2, 3, 7, 8, 15, 16, 47, 48, 49, 63, 64, 127, 128, 255, 256, 257, 511, 512,
+               4095, 65535, 65536, 1 << 20, (1 << 31) - 1, 1 << 31, (1 << 32) - 1, 1 << 32,
+               (1 << 63) - 1, 1 << 63, (1 << 64) - 1, 1 << 64, 1 << 70, 1 << 200)
+
+
+def _integer(src: Source) -> int:
+    if src.int(0, 2):
+        return INTERESTING[src.int(0, len(INTERESTING) - 1)]
+    return src.int(0, 1 << src.int(1, 40))
+
+
+def _varint_value(src: Source) -> bytes:
+    """A varint field's new bytes: an interesting or random value, maybe non-canonical
+    (padded with 0x80 continuation bytes), or a varint cut short."""
+    kind = src.int(0, 5)
+    if kind == 0:  # non-canonical: value with padding continuation bytes
+        raw = bytearray(varint(src.int(0, 300)))
+        raw[-1] |= 0x80
+        return bytes(raw) + b"\x80" * src.int(0, 12) + b"\x00"
+    if kind == 1:  # continuation bit with nothing after it
+        return b"\x80" * src.int(1, 12)
+    if kind == 2:
+        return zvarint(src.int(-600, 600))
+    return varint(_integer(src))
+
+
+def _flip_bits(blob: bytes, src: Source, max_flips: int = 4) -> bytes:
+    if not blob:
+        return blob
+    out = bytearray(blob)
+    for _ in range(src.int(1, max_flips)):
+        i = src.int(0, len(out) * 8 - 1)
+        out[i >> 3] ^= 1 << (i & 7)
+    return bytes(out)
+
+
+def _damage(blob: bytes, src: Source) -> bytes:
+    """Bit flips, a truncation, an overwritten run, an inserted or deleted run, or new bytes."""
+    kind = src.int(0, 5)
+    n = len(blob)
+    if kind == 5 or not n:
+        return src.bytes(src.int(0, 64))
+    if kind == 0:
+        return _flip_bits(blob, src)
+    if kind == 1:
+        return blob[: src.int(0, n - 1)]
+    i = src.int(0, n - 1)
+    if kind == 2:
+        run = src.bytes(src.int(1, 8))
+        return blob[:i] + run + blob[i + len(run) :]
+    if kind == 3:
+        return blob[:i] + src.bytes(src.int(1, 8)) + blob[i:]
+    return blob[:i] + blob[i + src.int(1, 8) :]
+
+
+#: Field changes that leave the container valid more often than not, so the decoders see them:
+#: flags, Q, residual ranges, adaptation parameters, half-widths, payload sections.
+DEEP = (1, 3, 7, 10, 11, 13, 14, 15, 16)
+
+
+def mutate_fields(parts: Parts, src: Source, deep: bool = False) -> Parts:
+    """One to three field-level changes of ``parts`` (a copy); ``deep``: only changes from DEEP,
+    always with valid lengths and CRCs."""
+    p = replace(parts, ranges=list(parts.ranges), adaptations=list(parts.adaptations),
+                sections=list(parts.sections), lengths=None if parts.lengths is None else list(parts.lengths))
+    n = len(p.sections)
+    for _ in range(src.int(1, 3)):
+        which = DEEP[src.int(0, len(DEEP) - 1)] if deep else src.int(0, 16)
+        if which == 0:
+            p.version = bytes([src.int(0, 255) if src.int(0, 1) else src.int(1, 4)])
+        elif which == 1:
+            p.flags = bytes([src.int(0, 255) if src.int(0, 1) else 1 - (p.flags[0] & 1)])
+        elif which == 2:
+            p.backend = bytes([src.int(0, 255) if src.int(0, 2) else 2])
+        elif which == 3:
+            p.q = bytes([src.int(0, 255)])
+        elif which == 4:
+            p.model_id = _flip_bits(p.model_id, src, 1)
+        elif which in (5, 6):  # absurd or slightly wrong sizes
+            value = _varint_value(src) if src.int(0, 1) else varint(max(0, read_varint(parts.height if which == 5 else parts.width, 0)[0] + src.int(-2, 2)))
+            if which == 5:
+                p.height = value
+            else:
+                p.width = value
+        elif which == 7:
+            i = src.int(0, 5)
+            p.ranges[i] = zvarint(src.int(-300, 300)) if src.int(0, 1) else _varint_value(src)
+        elif which == 8:
+            p.n_streams = varint(src.int(0, 2 * MAX_STREAMS)) if src.int(0, 1) else _varint_value(src)
+        elif which == 9:
+            if p.lengths is None:
+                p.lengths = [varint(len(s)) for s in p.sections]
+            i = src.int(0, len(p.lengths) - 1)
+            p.lengths[i] = _varint_value(src) if src.int(0, 1) else varint(max(0, len(p.sections[i]) + src.int(-3, 3)))
+        elif which == 10 and p.adaptations:
+            i = src.int(0, len(p.adaptations) - 1)
+            count = src.int(0, 2 * MAX_ADAPTATION) if src.int(0, 1) else src.int(0, 12)
+            p.adaptations[i] = bytes([count]) + src.bytes(count if src.int(0, 3) else src.int(0, count))
+        elif which == 11 and p.half_widths:
+            hw = bytearray(p.half_widths)
+            hw[src.int(0, len(hw) - 1)] = src.int(0, MAX_HALF_WIDTH)
+            p.half_widths = bytes(hw)
+        elif which == 12:
+            p.checksum = _flip_bits(p.checksum, src, 1)
+        elif which in (13, 14, 15):  # damage inside a payload section: the decoders see it
+            i = 0 if which == 13 else src.int(0, n - 1)
+            p.sections[i] = _damage(p.sections[i], src)
+        else:  # swap two sections (same CRC over a different order)
+            i, j = src.int(0, n - 1), src.int(0, n - 1)
+            p.sections[i], p.sections[j] = p.sections[j], p.sections[i]
+    if not deep and src.int(0, 5) == 0:
+        p.crcs = (src.bytes(4), src.bytes(4))
+    return p
+
+
+def mutate(data: bytes, parts: Parts, src: Source) -> bytes:
+    """A damaged version of the valid file ``data`` (split as ``parts``)."""
+    kind = src.int(0, 9)
+    if kind <= 5:  # fields, then valid lengths and CRCs unless the mutation set them
+        return mutate_fields(parts, src).to_bytes()
+    if kind == 6:  # fields, then raw damage on top
+        return _damage(mutate_fields(parts, src).to_bytes(), src)
+    if kind == 7:  # random bytes, often behind a valid magic and version
+        prefix = data[:5] if src.int(0, 1) else b""
+        return prefix + src.bytes(src.int(0, 200))
+    return _damage(data, src)
+
+
+def check_unpack(data: bytes) -> LbpgFile | None:
+    """Parse ``data``: a FormatError (or subclass), or a file that satisfies the format's
+    invariants and packs back to an equal parse. Anything else raises AssertionError (or
+    escapes as the unexpected exception it is)."""
+    try:
+        f = unpack(data)
+    except FormatError:
+        return None
+    h = f.header
+    n = len(f.residual_streams)
+    assert h.version in SUPPORTED_VERSIONS and 1 <= n <= MAX_STREAMS
+    assert len(f.escape_streams) == len(f.adaptations) == len(f.half_widths) == n
+    assert h.height >= 1 and h.width >= 1 and len(h.model_id) == MODEL_ID_BYTES and len(h.checksum) == CHECKSUM_BYTES
+    assert all(-255 <= lo <= hi <= 255 for lo, hi in h.residual_ranges)
+    assert all(len(a) <= MAX_ADAPTATION and all(-128 <= v < 128 for v in a) for a in f.adaptations)
+    assert all(0 <= v <= MAX_HALF_WIDTH for v in f.half_widths)
+    sections = (f.lossy, *f.residual_streams, *f.escape_streams)
+    assert data.endswith(b"".join(sections))
+    assert unpack(pack(f)) == replace(f, header=replace(h, version=VERSION))
+    return f
+
+
+def check_decode(data: bytes, original: np.ndarray, decode) -> LosslessBpgError | None:
+    """Decode ``data`` with ``decode`` (bytes -> pixels): returns the LosslessBpgError it
+    raised, or None when it gave exactly ``original``; wrong pixels raise AssertionError.
+
+    One change of a greyscale file gives more than its pixels back and is no error: with its
+    greyscale flag cleared (and valid CRCs) it is a valid file of the RGB image whose three
+    channels are that greyscale image (the checksum covers all three channels)."""
+    try:
+        out = decode(data)
+    except LosslessBpgError as exc:
+        return exc
+    if original.ndim == 2 and out.ndim == 3:
+        original = np.repeat(original[..., None], 3, axis=2)
+    assert out.dtype == original.dtype and out.shape == original.shape, (out.dtype, out.shape, original.shape)
+    assert np.array_equal(out, original), "decoded pixels differ from the original"
+    return None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A valid file, its fields and the pixels it decodes to (as lossless_bpg.decompress gives
+    them: (H, W) for greyscale)."""
+
+    name: str
+    data: bytes
+    pixels: np.ndarray
+    parts: Parts = field(repr=False)
+
+
+def _small_image(seed: int, height: int = 16, width: int = 16) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    ramp = np.linspace(0, 255, width)[None, :, None] + np.linspace(-40, 40, height)[:, None, None]
+    return np.clip(ramp + rng.normal(0, 12, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+@functools.cache
+def samples() -> tuple[Sample, ...]:
+    """Small valid files, made once per process: RGB 16x16 at Q 30 (residuals escape their
+    windows), greyscale 16x16 at Q 40, and the stored version-2 file when the shipped model
+    still decodes it."""
+    import lossless_bpg
+    from lossless_bpg.api import _model
+
+    rgb = _small_image(1)
+    grey = _small_image(2)[..., 0].copy()
+    out = [
+        ("rgb16", lossless_bpg.compress(rgb, quality=30), rgb),
+        ("grey16", lossless_bpg.compress(grey, quality=40), grey),
+    ]
+    v2 = (DATA / "v2_sample.lbpg").read_bytes()
+    if unpack(v2).header.model_id == _model("default").model_id:
+        from PIL import Image
+
+        out.append(("v2", v2, np.asarray(Image.open(DATA / "v2_sample.png").convert("RGB"))))
+    return tuple(Sample(name, data, pixels, Parts.of(data)) for name, data, pixels in out)

@@ -1,0 +1,151 @@
+"""Fuzzing the container parser and the decoder with Hypothesis (the fuzz target and oracle are
+in tests/fuzzing.py): every damaged file must end in a LosslessBpgError or in the exact
+original pixels.
+
+CI runs the default profile: derandomized (the same inputs every run), a few seconds. A long
+run: ``HYPOTHESIS_PROFILE=long .venv/bin/python -m pytest tests/test_fuzz.py`` (random seeds,
+many more inputs), or scripts/fuzz_decoder.py for counted runs of 100,000 inputs and more.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import lossless_bpg
+from lossless_bpg.container import unpack
+from lossless_bpg.errors import (
+    ChecksumError,
+    FormatError,
+    ImageTooLargeError,
+    LosslessBpgError,
+)
+
+from .fuzzing import (
+    Parts,
+    check_decode,
+    check_unpack,
+    mutate,
+    mutate_fields,
+    samples,
+    varint,
+)
+
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "long", derandomize=False, database=None, deadline=None, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
+settings.load_profile("long" if LONG else "ci")
+#: Inputs per test: the parser is fast, a full decode of a 16x16 file takes about half a second.
+UNPACK_EXAMPLES = 20_000 if LONG else 400
+DECODE_EXAMPLES = 500 if LONG else 20
+
+
+class HypothesisSource:
+    """tests.fuzzing.Source drawing from Hypothesis, which then shrinks a failing input."""
+
+    def __init__(self, data: st.DataObject) -> None:
+        self.data = data
+
+    def int(self, lo: int, hi: int) -> int:
+        return self.data.draw(st.integers(lo, hi))
+
+    def bytes(self, n: int) -> bytes:
+        return self.data.draw(st.binary(min_size=n, max_size=n))
+
+
+@pytest.fixture(scope="module")
+def files():
+    return samples()
+
+
+@settings(max_examples=UNPACK_EXAMPLES)
+@given(st.data())
+def test_parser_ends_every_damaged_file_in_a_format_error_or_a_consistent_parse(data):
+    files = samples()
+    sample = files[data.draw(st.integers(0, len(files) - 1))]
+    check_unpack(mutate(sample.data, sample.parts, HypothesisSource(data)))
+
+
+@settings(max_examples=UNPACK_EXAMPLES // 4)
+@given(st.binary(max_size=300), st.booleans())
+def test_parser_on_random_bytes(blob, with_magic):
+    check_unpack((b"LBPG\x03" if with_magic else b"") + blob)
+
+
+@settings(max_examples=DECODE_EXAMPLES)
+@given(st.data())
+def test_decoder_ends_every_damaged_file_in_an_error_or_the_exact_pixels(data):
+    """Damage behind valid lengths and CRCs, so that it reaches the lossy and arithmetic
+    decoders (16x16 files: each decode is fast)."""
+    sample = samples()[data.draw(st.integers(0, 1))]  # the small RGB and greyscale files
+    damaged = mutate_fields(sample.parts, HypothesisSource(data), deep=True).to_bytes()
+    check_decode(damaged, sample.pixels, lossless_bpg.decompress)
+
+
+def test_seed_files_decode_exactly(files):
+    for sample in files:
+        assert check_decode(sample.data, sample.pixels, lossless_bpg.decompress) is None
+        assert Parts.of(sample.data).to_bytes() == sample.data  # the fuzzer's writer is faithful
+
+
+def _with(sample, **changes) -> bytes:
+    parts = Parts.of(sample.data)
+    for name, value in changes.items():
+        setattr(parts, name, value)
+    return parts.to_bytes()
+
+
+def test_absurd_sizes_are_refused_without_allocating(files):
+    rgb = files[0]
+    for height, width in [(1 << 40, 1 << 40), (1, 1 << 62), (1 << 63, 1), (100_000, 100_000)]:
+        with pytest.raises(LosslessBpgError):
+            lossless_bpg.decompress(_with(rgb, height=varint(height), width=varint(width)))
+    for value in (1 << 64, (1 << 70) - 1):  # 10-byte varints: parsed, then refused as too large
+        with pytest.raises(ImageTooLargeError):
+            lossless_bpg.decompress(_with(rgb, height=varint(value)))
+    with pytest.raises(FormatError, match="varint too long"):
+        unpack(_with(rgb, height=varint(1 << 200)))
+    with pytest.raises(FormatError, match="lossy layer decodes to 16x16, header says 17x16"):
+        lossless_bpg.decompress(_with(rgb, width=varint(17)))
+
+
+def test_sections_swapped_behind_valid_crcs_are_caught(files):
+    rgb = files[0]
+    parts = Parts.of(rgb.data)
+    coded = [i for i, s in enumerate(parts.sections) if s and i > 0]
+    parts.sections[coded[0]], parts.sections[coded[1]] = parts.sections[coded[1]], parts.sections[coded[0]]
+    with pytest.raises(LosslessBpgError):
+        lossless_bpg.decompress(parts.to_bytes())
+
+
+def test_greyscale_flag_on_a_colour_file_is_an_error_not_one_channel(files):
+    """Found by the fuzzer: a colour file whose header claims greyscale (with valid CRCs) used to
+    decode to its red channel alone; the checksum covers all three channels, which differ."""
+    rgb = files[0]
+    forged = _with(rgb, flags=b"\x01")
+    with pytest.raises(FormatError, match="greyscale"):
+        lossless_bpg.decompress(forged)
+    from lossless_bpg.codec import decompress as codec_decompress
+
+    with pytest.raises(FormatError, match="greyscale"):
+        codec_decompress(forged)
+
+
+def test_a_damaged_residual_stream_is_an_error(files):
+    rgb = files[0]
+    parts = Parts.of(rgb.data)
+    longest = max(range(1, len(parts.sections)), key=lambda i: len(parts.sections[i]))
+    section = bytearray(parts.sections[longest])
+    section[len(section) // 2] ^= 0x10
+    parts.sections[longest] = bytes(section)
+    with pytest.raises((ChecksumError, FormatError)):
+        lossless_bpg.decompress(parts.to_bytes())
