@@ -50,6 +50,14 @@ class LbpgImageFile(ImageFile.ImageFile):
         self.info["lbpg_model_id"] = header.model_id.hex()
         self.tile = [ImageFile._Tile("lbpg", (0, 0, *self.size), 0, None)]
 
+    def load_prepare(self) -> None:
+        # Before Pillow allocates the image: a header's size is refused as the decoder would
+        # refuse it (even where Image.MAX_IMAGE_PIXELS was lifted), not attempted.
+        from .codec import DECODE_BYTES_PER_PIXEL, check_memory
+
+        check_memory(self.size[1], self.size[0], DECODE_BYTES_PER_PIXEL, "decompress")
+        super().load_prepare()
+
 
 class LbpgDecoder(ImageFile.PyDecoder):
     """Reads the whole file from the tile's offset (0) and decodes it exactly."""

@@ -12,10 +12,15 @@ import pytest
 from PIL import Image
 
 import lossless_bpg
-from lossless_bpg.errors import ChecksumError, FormatError, VersionError
+from lossless_bpg.errors import (
+    ChecksumError,
+    FormatError,
+    ImageTooLargeError,
+    VersionError,
+)
 
 from .conftest import ROOT
-from .fuzzing import Parts, samples
+from .fuzzing import Parts, samples, varint
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +67,19 @@ def test_damage_surfaces_as_the_codecs_errors(files):
     with Image.open(io.BytesIO(parts.to_bytes())) as im:
         assert im.size == (16, 16)
         with pytest.raises(ChecksumError):
+            im.load()
+
+
+def test_an_absurd_size_is_refused_before_pillow_allocates_it(files, monkeypatch):
+    parts = Parts.of(files[0].data)
+    parts.height = parts.width = varint(1 << 40)
+    forged = parts.to_bytes()
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(io.BytesIO(forged))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
+    with Image.open(io.BytesIO(forged)) as im:
+        assert im.size == (1 << 40, 1 << 40)
+        with pytest.raises(ImageTooLargeError):
             im.load()
 
 
