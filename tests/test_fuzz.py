@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,7 @@ from lossless_bpg.errors import (
     ImageTooLargeError,
     LosslessBpgError,
 )
+from lossless_bpg.varint import read_varint
 
 from .fuzzing import (
     Parts,
@@ -148,4 +150,22 @@ def test_a_damaged_residual_stream_is_an_error(files):
     section[len(section) // 2] ^= 0x10
     parts.sections[longest] = bytes(section)
     with pytest.raises((ChecksumError, FormatError)):
+        lossless_bpg.decompress(parts.to_bytes())
+
+
+@pytest.mark.xfail(strict=True, raises=ChecksumError, reason=(
+    "open: the HEVC decoder (lossy/hevc.py, outside this change) decodes whatever picture size "
+    "the stream's SPS declares before the size is compared with the header, so a 2 kB file "
+    "can make it allocate ~60 bytes per hidden pixel (a 4 Mpx picture: +235 MB). Fix: decode "
+    "with ctx.options = {'max_pixels': padded h * padded w} and refuse a lossy section whose "
+    "stored size differs from the header's before decoding it"))
+def test_a_lossy_picture_larger_than_the_header_says_is_refused_before_it_is_decoded(files):
+    from lossless_bpg.lossy import get_lossy_codec
+
+    hidden = get_lossy_codec("hevc").encode(np.full((1024, 1024, 3), 128, np.uint8), 51)
+    _, pos = read_varint(hidden, 0)
+    _, pos = read_varint(hidden, pos)
+    parts = Parts.of(files[0].data)
+    parts.sections[0] = varint(16) + varint(16) + hidden[pos:]  # stored size: the header's 16x16
+    with pytest.raises(FormatError):  # today: decoded at 1024x1024, cropped, then ChecksumError
         lossless_bpg.decompress(parts.to_bytes())
