@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import lossless_bpg
@@ -74,7 +74,8 @@ def files():
 def test_parser_ends_every_damaged_file_in_a_format_error_or_a_consistent_parse(data):
     files = samples()
     sample = files[data.draw(st.integers(0, len(files) - 1))]
-    check_unpack(mutate(sample.data, sample.parts, HypothesisSource(data)))
+    parsed = check_unpack(mutate(sample.data, sample.parts, HypothesisSource(data)))
+    event("parsed" if parsed is not None else "FormatError")
 
 
 @settings(max_examples=UNPACK_EXAMPLES // 4)
@@ -90,7 +91,8 @@ def test_decoder_ends_every_damaged_file_in_an_error_or_the_exact_pixels(data):
     decoders (16x16 files: each decode is fast)."""
     sample = samples()[data.draw(st.integers(0, 1))]  # the small RGB and greyscale files
     damaged = mutate_fields(sample.parts, HypothesisSource(data), deep=True).to_bytes()
-    check_decode(damaged, sample.pixels, lossless_bpg.decompress)
+    error = check_decode(damaged, sample.pixels, lossless_bpg.decompress)
+    event("exact" if error is None else type(error).__name__)  # --hypothesis-show-statistics
 
 
 def test_seed_files_decode_exactly(files):
