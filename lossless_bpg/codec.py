@@ -6,6 +6,7 @@ import ctypes
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -53,11 +54,31 @@ DECODE_BYTES_PER_PIXEL = 230
 BASE_BYTES = 450 << 20
 
 
-def _physical_memory() -> int | None:
+def _available_memory() -> int | None:
+    """Memory this process can still take: the kernel's MemAvailable (free plus reclaimable
+    cache), less still under a container's cgroup limit; the physical memory where neither is
+    readable; None where nothing is (then nothing is refused)."""
+    limits = []
     try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):
-        return None  # not knowable here: do not refuse
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) << 10)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        cgroup = Path("/sys/fs/cgroup")
+        limit = (cgroup / "memory.max").read_text().strip()
+        if limit != "max":
+            limits.append(int(limit) - int((cgroup / "memory.current").read_text()))
+    except (OSError, ValueError):
+        pass
+    if not limits:
+        try:
+            limits.append(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (AttributeError, ValueError, OSError):
+            return None
+    return min(limits)
 
 
 def release_freed_memory() -> None:
@@ -71,15 +92,15 @@ def release_freed_memory() -> None:
 
 
 def check_memory(height: int, width: int, bytes_per_pixel: int, what: str) -> None:
-    """Refuse, before any work, an image whose coding would need more memory than the machine
-    has: the whole image is coded at once (there is no tiling yet), and running out of memory
+    """Refuse, before any work, an image whose coding would need more memory than is available:
+    the whole image is coded at once (there is no tiling yet), and running out of memory
     midway would end in a crash instead of a message."""
-    available = _physical_memory()
+    available = _available_memory()
     needed = BASE_BYTES + bytes_per_pixel * height * width
     if available is not None and needed > available:
         raise ImageTooLargeError(
             f"a {width}x{height} image needs about {needed / 2**30:.1f} GB of memory to {what}; this "
-            f"machine has {available / 2**30:.1f} GB (lossless_bpg codes whole images, without tiling)"
+            f"machine has {available / 2**30:.1f} GB available (lossless_bpg codes whole images, without tiling)"
         )
 
 
@@ -147,6 +168,7 @@ def choose_q(
 
     offsets, steps = EFFORT_SEARCH[effort]
     _, costs = scan_and_refine(cost, [start + d for d in offsets], lo, hi, steps)
+    assert best is not None  # the scan evaluates at least one Q
     return best, costs
 
 

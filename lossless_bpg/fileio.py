@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .errors import OutputExistsError
 
@@ -55,7 +55,7 @@ def outputs_that_are_inputs(inputs: Iterable[Path], outputs: Iterable[Path]) -> 
     return [out for out in outputs if file_identity(out) in protected]
 
 
-def write_atomic(path: Path, writer: Callable[[Path], None], force: bool = False) -> None:
+def write_atomic(path: Path, writer: Callable[[Path], object], force: bool = False) -> None:
     """Call ``writer(tmp_path)`` and move the result to ``path``.
 
     Without ``force`` an existing ``path`` is an error, checked before any work and again at

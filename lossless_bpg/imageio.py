@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, TiffImagePlugin, UnidentifiedImageError
 
 from .errors import UnsupportedImageError
 
@@ -56,7 +56,7 @@ def _pnm_maxval(head: bytes) -> int | None:
     return int(match.group(4)) if match.group(4) else None
 
 
-def _depth_problem(im: Image.Image, head: bytes) -> str | None:
+def _depth_problem(im: ImageFile.ImageFile, head: bytes) -> str | None:
     """Why this file's samples are not exactly what an 8-bit array holds, or None."""
     frames = getattr(im, "n_frames", 1)
     if frames > 1:
@@ -67,7 +67,7 @@ def _depth_problem(im: Image.Image, head: bytes) -> str | None:
         depth = _png_bit_depth(head)
         if depth != 8:
             return f"{depth}-bit samples (PNG bit depth {depth}); only 8-bit samples are stored"
-    elif fmt == "TIFF":
+    elif isinstance(im, TiffImagePlugin.TiffImageFile):
         bits = im.tag_v2.get(258, (1,))
         bits = bits if isinstance(bits, tuple) else (bits,)
         if any(b != 8 for b in bits):

@@ -27,8 +27,9 @@ class LossyCodec(ABC):
         """Encode an (H, W, 3) uint8 RGB image at quality ``q``."""
 
     @abstractmethod
-    def decode(self, data: bytes, height: int, width: int) -> np.ndarray:
-        """Decode bytes from :meth:`encode` into an (H, W, 3) uint8 RGB image."""
+    def decode(self, data: bytes) -> np.ndarray:
+        """Decode bytes from :meth:`encode` into an (H, W, 3) uint8 RGB image (the bytes carry
+        the size)."""
 
     def version(self) -> str:
         """Human-readable version of the underlying encoder/decoder."""

@@ -105,6 +105,11 @@ class StreamSample:
     hi: int
     count: int
 
+    def cloned(self) -> StreamSample:
+        """A copy whose tensors are ordinary ones (not inference tensors) that autograd can use."""
+        return StreamSample(self.logits.clone(), self.means.clone(), self.log_scales.clone(),
+                            self.target.clone(), self.lo, self.hi, self.count)
+
     @classmethod
     def of(
         cls, logits, means, log_scales, target, lo: int, hi: int, max_subpixels: int, interleaved: bool = False
@@ -118,8 +123,8 @@ class StreamSample:
         col_step = max(1, math.ceil(count / (max_subpixels * row_step)))
         start = (row_step // 2, col_step // 2) if interleaved else (0, 0)
         grid = (slice(start[0], None, row_step), slice(start[1], None, col_step))
-        flat = [t[0][(..., *grid)].reshape(t.shape[1], -1).float() for t in (logits, means, log_scales)]
-        return cls(*flat, target[0][grid].reshape(-1).float(), lo, hi, count)
+        logits, means, log_scales = (t[0][(..., *grid)].reshape(t.shape[1], -1).float() for t in (logits, means, log_scales))
+        return cls(logits, means, log_scales, target[0][grid].reshape(-1).float(), lo, hi, count)
 
 
 class _Batch:
@@ -166,7 +171,7 @@ def fit(samples: Sequence[StreamSample], checks: Sequence[StreamSample] | None =
     sizes = (0, 1, parameter_count(k))
     # The encoder may run under inference mode; the fit needs autograd on ordinary tensors.
     with torch.inference_mode(False), torch.enable_grad():
-        batch, judge = (_Batch([StreamSample(*(t.clone() if isinstance(t, torch.Tensor) else t for t in vars(s).values()))
+        batch, judge = (_Batch([s.cloned()
                                 for s in group]) for group in (samples, checks or samples))
         free = torch.zeros(len(samples), parameter_count(k), dtype=torch.bool)
         free[:, LOG_SCALE_OFFSET] = True

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import LOG_SCALE_MAX, LOG_SCALE_MIN, Q_SCALE, MixtureParams, ResidualModel, pass_lattice
+from .model import LOG_SCALE_MAX, LOG_SCALE_MIN, Q_SCALE, MixtureParams, ResBlock, ResidualModel, pass_lattice
 
 #: Fractional bits of hidden activations.
 ACT_FRACTION_BITS = 6
@@ -73,6 +73,7 @@ class IntConv:
         """``in_scales``/``in_bounds``: real value of one input unit and the largest |input| per
         input channel; ``out_scale`` (a power of two): real value of one output unit."""
         weight = conv.weight.detach().double().numpy() * in_scales[None, :, None, None]
+        assert conv.bias is not None, "the model's convolutions all have biases"
         bias = conv.bias.detach().double().numpy()
         limit = 2**fmt.accumulator_bits
         bounds = in_bounds.astype(np.int64)[None, :, None, None]
@@ -138,6 +139,11 @@ class ExactParams:
         )
 
 
+def _res_block(module: nn.Module) -> ResBlock:
+    assert isinstance(module, ResBlock)
+    return module
+
+
 class ExactResidualModel:
     """Integer twin of a trained :class:`ResidualModel` with the same ``features`` /
     ``pass_params`` interface; built deterministically from the float weights."""
@@ -164,10 +170,10 @@ class ExactResidualModel:
         # Stem input: 2x2-unshuffled (2 x~ - 255) / 255 and q / Q_SCALE.
         self.stem = make(model.stem, np.r_[np.full(12, 1 / 255), 1 / Q_SCALE], np.r_[np.full(12, 255), 51])
         self.down = hidden(model.down)
-        self.trunk = [(hidden(b.conv1), hidden(b.conv2)) for b in model.trunk]
+        self.trunk = [(hidden(b.conv1), hidden(b.conv2)) for b in map(_res_block, model.trunk)]
         if self.steps != 16:
             self.up = hidden(model.up)
-            self.half_blocks = [(hidden(b.conv1), hidden(b.conv2)) for b in model.half_blocks]
+            self.half_blocks = [(hidden(b.conv1), hidden(b.conv2)) for b in map(_res_block, model.half_blocks)]
         if self.steps == 1:
             self.head = hidden(model.head, to_output=True)
             return
@@ -179,11 +185,11 @@ class ExactResidualModel:
             feat_scales, feat_bounds = np.full(cfg.half_channels, act), np.full(cfg.half_channels, act_bound)
         self.context = [
             make(conv, np.full(conv.in_channels, 1 / RESIDUAL_DIVISOR), np.full(conv.in_channels, 255))
-            for conv in model.context
+            for conv in model.context_convs()
         ]
         cc = cfg.context_channels
         self.heads = []
-        for s, (first, _, second, _, last) in enumerate(model.heads):
+        for s, (first, second, last) in enumerate(model.head_convs()):
             extra = cc if s else 0  # pass 0 has no context
             first_int = make(first, np.r_[feat_scales, np.full(extra, act)], np.r_[feat_bounds, np.full(extra, act_bound)])
             self.heads.append([first_int, hidden(second), hidden(last, to_output=True)])

@@ -59,7 +59,7 @@ def generate_tables() -> dict[str, np.ndarray]:
         D = decimal.Decimal
         one = D(1)
 
-        def exp(x: D) -> D:
+        def exp(x: decimal.Decimal) -> decimal.Decimal:
             return x.exp()
 
         inv_scale = [
@@ -239,5 +239,5 @@ def escape_cdf(
 
 
 if __name__ == "__main__":  # regenerate the shipped tables
-    np.savez_compressed(TABLES_PATH, **generate_tables())
+    np.savez_compressed(TABLES_PATH, allow_pickle=False, **generate_tables())
     print(f"wrote {TABLES_PATH}")

@@ -166,7 +166,10 @@ def encode_residual(
     saves a sweep over the passes)."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
     ranges = _ranges(residual)
-    streams, escapes, adaptations, widths = [], [], [], []
+    streams: list[bytes] = []
+    escapes: list[bytes] = []
+    adaptations: list[tuple[int, ...]] = []
+    widths: list[int] = []
     # Any thread count: the exact inference gives the same CDFs whatever it is.
     with torch.inference_mode():
         passes = _Passes(model, recon, q)
@@ -250,7 +253,8 @@ def residual_bits(
     for step, params in enumerate(model(recon, q, residual)):
         target = pass_lattice(residual, step, model.steps)
         for c in range(3):
-            total = total + bits(log_prob(*params.channel(c, target), target[:, c]))
+            logits, means, log_scales = params.channel(c, target)
+            total = total + bits(log_prob(logits, means, log_scales, target[:, c]))
     return total
 
 

@@ -12,6 +12,7 @@ at quarter resolution compute features once per image. Then either
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -69,13 +70,20 @@ class MixtureParams:
             self.coupling[..., :height, :width],
         )
 
-    def channel(self, c: int, residual: torch.Tensor | None):
+    def channel(
+        self, c: int, residual: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(logits, means, log_scales) of channel ``c``, each (N, K, H, W), with the means
-        shifted by the already known residuals of the earlier channels (N, 3, H, W)."""
+        shifted by the already known residuals of the earlier channels (N, 3, H, W), which
+        channels 1 and 2 need."""
         means = self.means[:, c]
+        if c and residual is None:
+            raise ValueError(f"channel {c} needs the residuals of the earlier channels")
         if c == 1:
+            assert residual is not None
             means = means + (self.coupling[:, 0] * residual[:, 0]).unsqueeze(1)
         elif c == 2:
+            assert residual is not None
             shift = self.coupling[:, 1] * residual[:, 0] + self.coupling[:, 2] * residual[:, 1]
             means = means + shift.unsqueeze(1)
         return self.logits[:, c], means, self.log_scales[:, c]
@@ -111,9 +119,21 @@ def pass_extent(step: int, steps: int, height: int, width: int) -> tuple[int, in
     return (height - dy + b - 1) // b, (width - dx + b - 1) // b
 
 
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    assert conv.bias is not None, "the model's convolutions all have biases"
+    return conv.bias
+
+
 class ResidualModel(nn.Module):
     """x~ (N, 3, H, W) in [0, 255] and q (N,) -> features; features + known residuals ->
     MixtureParams for each coding pass. H and W must be multiples of 4."""
+
+    # Present for some configurations only (see __init__).
+    up: nn.Conv2d
+    half_blocks: nn.Sequential
+    head: nn.Conv2d
+    context: nn.ModuleList
+    heads: nn.ModuleList
 
     def __init__(self, config: ResidualModelConfig) -> None:
         super().__init__()
@@ -154,6 +174,15 @@ class ResidualModel(nn.Module):
     def steps(self) -> int:
         return self.config.context_steps
 
+    def context_convs(self) -> list[nn.Conv2d]:
+        """The context convolution of passes 1, 2, ..."""
+        return [cast(nn.Conv2d, conv) for conv in self.context]
+
+    def head_convs(self) -> list[tuple[nn.Conv2d, nn.Conv2d, nn.Conv2d]]:
+        """The first, second and last convolution of every pass's head."""
+        return [(cast(nn.Conv2d, h[0]), cast(nn.Conv2d, h[2]), cast(nn.Conv2d, h[4]))
+                for h in map(lambda h: cast(nn.Sequential, h), self.heads)]
+
     def features(self, recon: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Features of the reconstruction at the heads' resolution (computed once per image)."""
         n, _, h, w = recon.shape
@@ -193,26 +222,28 @@ class ResidualModel(nn.Module):
         lattices = torch.cat([pass_lattice(residual, s, self.steps) for s in range(self.steps)], 1) / 16.0
         context_w, context_b = self._stacked_context()
         context = F.leaky_relu(F.conv2d(lattices, context_w, context_b, padding=1), 0.2)
-        first = [head[0] for head in self.heads]
+        heads = self.head_convs()
+        first = [convs[0] for convs in heads]
         nf = features.shape[1]
-        hidden = F.conv2d(features, torch.cat([c.weight[:, :nf] for c in first]), torch.cat([c.bias for c in first]))
+        hidden = F.conv2d(features, torch.cat([c.weight[:, :nf] for c in first]), torch.cat([_bias(c) for c in first]))
         ctx_w = torch.cat([c.weight[:, nf:] for c in first[1:]])
         from_context = F.conv2d(context, ctx_w, groups=self.steps - 1)
         pass0 = hidden.shape[1] // self.steps  # pass 0 has no context
         hidden = torch.cat([hidden[:, :pass0], hidden[:, pass0:] + from_context], 1)
         hidden = F.leaky_relu(hidden, 0.2)
-        for layer in (2, 4):
-            convs = [head[layer] for head in self.heads]
-            hidden = F.conv2d(hidden, torch.cat([c.weight for c in convs]), torch.cat([c.bias for c in convs]), groups=self.steps)
-            if layer == 2:
+        for layer in (1, 2):
+            convs = [head[layer] for head in heads]
+            hidden = F.conv2d(hidden, torch.cat([c.weight for c in convs]), torch.cat([_bias(c) for c in convs]), groups=self.steps)
+            if layer == 1:
                 hidden = F.leaky_relu(hidden, 0.2)
         return [split_params(out, self.config.mixtures) for out in hidden.chunk(self.steps, 1)]
 
     def _stacked_context(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The context convolutions of passes 1.. as one convolution over all lattices, each
         pass's weights zero on the lattices of its own and later passes."""
-        weights = [F.pad(c.weight, (0, 0, 0, 0, 0, 3 * self.steps - c.in_channels)) for c in self.context]
-        return torch.cat(weights), torch.cat([c.bias for c in self.context])
+        convs = self.context_convs()
+        weights = [F.pad(c.weight, (0, 0, 0, 0, 0, 3 * self.steps - c.in_channels)) for c in convs]
+        return torch.cat(weights), torch.cat([_bias(c) for c in convs])
 
 
 def pad_to_multiple(t: torch.Tensor, multiple: int = 4) -> torch.Tensor:

@@ -40,7 +40,8 @@ def make_portable(full_pack: Path, out: Path, max_mb: float, val_fraction: float
     order = list(rng.permutation(len(names)))
     val = [i for i in order if is_validation(names[i], val_fraction)][:max_val]
     order = val + [i for i in order if not is_validation(names[i], val_fraction)]
-    blobs, offsets, qs, kept, used = [], [0], [], [], 0
+    blobs: list[np.ndarray] = []
+    offsets, picked_qs, kept, used = [0], [], [], 0
     for k, i in enumerate(order):
         j = k % n_q
         parts = [_webp(pack["images"][i]), _webp(pack["recs"][i, j])]
@@ -51,10 +52,10 @@ def make_portable(full_pack: Path, out: Path, max_mb: float, val_fraction: float
             blobs.append(np.frombuffer(p, np.uint8))
             offsets.append(offsets[-1] + len(p))
         used += size
-        qs.append(pack["qs"][i, j])
+        picked_qs.append(pack["qs"][i, j])
         kept.append(names[i])
     np.savez(out, blob=np.concatenate(blobs), offsets=np.asarray(offsets, np.int64),
-             qs=np.asarray(qs, np.int64).reshape(-1, 1), names=np.asarray(kept))
+             qs=np.asarray(picked_qs, np.int64).reshape(-1, 1), names=np.asarray(kept))
     return {"images": len(kept), "bytes": used}
 
 
