@@ -8,7 +8,8 @@
 #
 # What a run does, in order:
 #   1. find the source tarball (--source FILE|DIR|URL; default ../shared/third_party/ next to
-#      the checkout) and check its sha256 against the pin: a wrong or missing file stops here;
+#      the checkout) and check its sha256 against the pin: a wrong file stops here, and so does a
+#      missing one unless step 2 or 3 needs no source;
 #   2. if PREFIX/bin already holds the binaries of this sha256 (a stamp says so): nothing to do;
 #   3. if the build cache (~/.cache/lossless_bpg/third_party/<sha256>/) has them: copy them;
 #   4. else check the build tools, naming every missing one and the apt-get line that fixes
@@ -108,8 +109,17 @@ tp_fetch_source() {
       fi ;;
     *)
       if [ -d "$where" ]; then TARBALL_PATH="$where/$TARBALL"; else TARBALL_PATH=$where; fi
-      [ -f "$TARBALL_PATH" ] || die 3 "source $TARBALL_PATH not found; pass --source with the \
-release tarball $TARBALL (sha256 $EXPECTED_SHA256), a folder holding it, or its URL" ;;
+      if [ ! -f "$TARBALL_PATH" ]; then
+        # Nothing to build: a stamp or the cache already holds this sha256's build (checked
+        # when it was built), e.g. a fresh clone without ../shared beside it.
+        if [ "$CHECK_ONLY" = 0 ] && { tp_up_to_date || tp_cached; }; then
+          say "source $TARBALL_PATH not found; not needed: this sha256 is already built"
+          TARBALL_PATH=""
+          return 0
+        fi
+        die 3 "source $TARBALL_PATH not found; pass --source with the release tarball \
+$TARBALL (sha256 $EXPECTED_SHA256), a folder holding it, or its URL"
+      fi ;;
   esac
   local got
   got=$(sha256_of "$TARBALL_PATH")
@@ -183,7 +193,7 @@ tp_cached() {  # a complete cache entry of this sha256 and recipe
 tp_main() {
   tp_parse_args "$@"
   tp_fetch_source
-  say "source $TARBALL_PATH: sha256 $EXPECTED_SHA256 checked"
+  [ -z "$TARBALL_PATH" ] || say "source $TARBALL_PATH: sha256 $EXPECTED_SHA256 checked"
   if [ "$CHECK_ONLY" = 1 ]; then
     tp_check_requirements
     say "every build tool is present"

@@ -242,3 +242,14 @@ def test_check_creates_nothing_and_a_relative_prefix_is_taken_from_the_current_f
         pytest.skip(f"this machine lacks build tools: {out.stderr}")  # the real ones are checked here
     assert out.returncode == 0, out.stderr
     assert all((env.tmp / "rel" / "bin" / b).exists() for b in BINARIES[env.pkg])
+
+
+def test_without_the_source_a_built_or_cached_sha256_still_installs(env):
+    assert env.run().returncode == 0
+    env.tarball.unlink()
+    again = env.run()
+    assert again.returncode == 0 and "nothing to do" in again.stderr, again.stderr
+    clone = env.run(prefix=env.tmp / "clone")  # a fresh clone without ../shared: from the cache
+    assert clone.returncode == 0 and "from the build cache" in clone.stderr, clone.stderr
+    assert env.run("--no-cache", prefix=env.tmp / "other").returncode == 3  # would need the source
+    assert env.n_builds() == 1
