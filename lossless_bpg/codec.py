@@ -268,7 +268,7 @@ def decompress(data: bytes, model: LoadedModel | None = None) -> tuple[np.ndarra
         )
     lossy = get_lossy_codec(backend_name_from_id(h.backend_id))
     try:
-        recon = lossy.decode(f.lossy)
+        recon = lossy.decode(f.lossy, size=(h.height, h.width))
     except ValueError as exc:
         raise FormatError(f"lossy layer does not decode: {exc}") from exc
     if recon.shape != (h.height, h.width, 3):

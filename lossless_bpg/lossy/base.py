@@ -27,9 +27,11 @@ class LossyCodec(ABC):
         """Encode an (H, W, 3) uint8 RGB image at quality ``q``."""
 
     @abstractmethod
-    def decode(self, data: bytes) -> np.ndarray:
+    def decode(self, data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
         """Decode bytes from :meth:`encode` into an (H, W, 3) uint8 RGB image (the bytes carry
-        the size)."""
+        the size). ``size``: the (height, width) the caller knows the image has; bytes that
+        declare another raise ValueError, before a picture is decoded where the format allows
+        (a damaged or forged file must not make the decoder allocate an image of its choosing)."""
 
     def version(self) -> str:
         """Human-readable version of the underlying encoder/decoder."""

@@ -56,7 +56,7 @@ class BpgCodec(LossyCodec):
             self._run([self.bpgenc, "-q", str(q), "-f", "444", "-o", str(dst), str(src)])
             return dst.read_bytes()
 
-    def decode(self, data: bytes) -> np.ndarray:
+    def decode(self, data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
         from PIL import Image
 
         with tempfile.TemporaryDirectory() as d:
@@ -66,4 +66,7 @@ class BpgCodec(LossyCodec):
             with Image.open(dst) as im:
                 if im.mode != "RGB":
                     raise ValueError(f"bpgdec produced a {im.mode} image, expected 8-bit RGB")
+                if size is not None and (im.height, im.width) != size:
+                    raise ValueError(f"the BPG layer holds a {im.width}x{im.height} picture, "
+                                     f"expected {size[1]}x{size[0]}")
                 return np.asarray(im)

@@ -70,12 +70,17 @@ class HevcCodec(LossyCodec):
         stream = b"".join(bytes(p) for p in packets)
         return write_varint(h) + write_varint(w) + stream
 
-    def decode(self, data: bytes) -> np.ndarray:
+    def decode(self, data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
         av = self._av
         h, pos = read_varint(data, 0)
         w, pos = read_varint(data, pos)
+        if size is not None and (h, w) != size:
+            raise ValueError(f"the HEVC layer stores a {w}x{h} picture, expected {size[1]}x{size[0]}")
         ctx = av.CodecContext.create("hevc", "r")
         ctx.thread_count = 1
+        # The stream's own parameter sets name its picture size: allow no more than the stored
+        # one (FFmpeg counts the width rounded up to 64 pixels; measured).
+        ctx.options = {"max_pixels": str(-(-_padded_size(h) // 64) * 64 * -(-_padded_size(w) // 64) * 64)}
         try:
             frames = list(ctx.decode(av.Packet(data[pos:]))) + list(ctx.decode(None))
         except av.error.FFmpegError as exc:
