@@ -342,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         if args.command in ("compress", "decompress"):
+            from .codec import use_one_malloc_arena
+
+            use_one_malloc_arena()
             return _run_interruptibly(args.func, args)
         return args.func(args)
     except UsageError as exc:

@@ -91,6 +91,18 @@ def release_freed_memory() -> None:
         pass
 
 
+def use_one_malloc_arena() -> None:
+    """Have every thread allocate from glibc's main arena. By default each thread that
+    allocates gets an arena of its own, and freed tensor memory then sits in several arenas at
+    once: a 2048x2048 compress (command-line worker thread plus torch's) peaked at 1.95 GB
+    with the default and 1.67 GB with one arena, in the same time. For a process that codes
+    images (the command line), not for a library's host; a no-op without glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, 1)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def check_memory(height: int, width: int, bytes_per_pixel: int, what: str) -> None:
     """Refuse, before any work, an image whose coding would need more memory than is available:
     the whole image is coded at once (there is no tiling yet), and running out of memory
