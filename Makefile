@@ -26,6 +26,8 @@ demo: install
 	$(BIN)/python -m lossless_bpg compress "$(IMAGES)" -o "$(OUT)" --verify --force
 
 test: install
+	$(BIN)/ruff check lossless_bpg tests scripts
+	$(BIN)/mypy lossless_bpg
 	$(BIN)/python -m pytest -q
 
 bench: install

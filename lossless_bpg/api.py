@@ -63,25 +63,19 @@ def _model_for(model_id: bytes) -> LoadedModel:
 
 
 def _pil_problem(im: Image.Image) -> str | None:
-    """Why a PIL image cannot be stored exactly, or None; the checks of
+    """Why a PIL image cannot be stored exactly, or None: the checks of
     :func:`lossless_bpg.imageio.load_image`, including the sample depth of the file it was
     opened from (Pillow calls a 16-bit RGB PNG 'RGB')."""
-    from .imageio import _depth_problem
+    from .imageio import image_problem
 
-    mode = im.mode
-    if mode == "P":
-        return "palette image ('P' mode); convert it to RGB first"
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-        return f"image has an alpha channel ({mode}); alpha is not supported"
-    if mode not in ("RGB", "L"):
-        return f"unsupported pixel mode {mode!r} (e.g. 16-bit, CMYK, float, 1-bit)"
     if im.format is None:  # made in memory (fromarray, new, convert): its samples are 8-bit
-        return None
+        return image_problem(im, None)
     head = _file_head(im)
     if head is None and im.format in ("PNG", "PPM"):
-        return (f"a {im.format} image whose file can no longer be read to check its sample "
-                f"depth; pass the path's pixels through lossless_bpg.imageio.load_image")
-    return _depth_problem(im, head or b"")
+        return image_problem(im, None) or (
+            f"a {im.format} image whose file can no longer be read to check its sample "
+            f"depth; pass the path's pixels through lossless_bpg.imageio.load_image")
+    return image_problem(im, head or b"")
 
 
 def _file_head(im: Image.Image) -> bytes | None:
@@ -124,11 +118,9 @@ def as_rgb(image: ImageLike) -> tuple[np.ndarray, bool]:
                 f"array of shape {arr.shape}{hint}. Supported: {_SUPPORTED_ARRAYS}"
             )
     else:
-        try:
-            from PIL import Image
-        except ImportError:  # pragma: no cover - Pillow is a dependency
-            Image = None
-        if Image is None or not isinstance(image, Image.Image):
+        from PIL import Image
+
+        if not isinstance(image, Image.Image):
             raise UnsupportedImageError(
                 f"cannot compress an object of type {type(image).__name__}. Supported: {_SUPPORTED_ARRAYS}"
             )

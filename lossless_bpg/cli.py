@@ -12,8 +12,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -135,9 +136,9 @@ def cmd_compress(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             tried: list[str] = []  # a large image takes minutes: show where the Q search is
 
-            def show_trial(q: int, _bits: float) -> None:
+            def show_trial(q: int, _bits: float, tried: list[str] = tried, name: str = src.name) -> None:
                 tried.append(str(q))
-                bar.set_postfix_str(f"{src.name}: Q {', '.join(tried)} tried")
+                bar.set_postfix_str(f"{name}: Q {', '.join(tried)} tried")
 
             result = compress(image, model, backend=args.backend, quality=args.quality,
                               greyscale=greyscale, effort=args.effort, progress=show_trial)
@@ -180,7 +181,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
             if dst.exists() and not args.force:
                 raise LosslessBpgError(f"{dst} exists; use --force to overwrite it")
             image, header = decompress(src.read_bytes(), model)
-            write_atomic(dst, lambda tmp: save_image(tmp, image, header.greyscale), force=args.force)
+            write_atomic(dst, partial(save_image, image=image, greyscale=header.greyscale), force=args.force)
         except (LosslessBpgError, OSError) as exc:
             failures += 1
             _error(f"{src}: {exc}")
@@ -213,7 +214,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         print(f"  image              {h.width}x{h.height} {'greyscale' if h.greyscale else 'RGB'}")
         print(f"  lossy backend      {backend}, Q={h.q}")
         print(f"  residual model     {h.model_id.hex()}")
-        print(f"  residual ranges    " + ", ".join(f"{c}:[{lo},{hi}]" for c, (lo, hi) in zip("RGB", h.residual_ranges)))
+        print("  residual ranges    " + ", ".join(f"{c}:[{lo},{hi}]" for c, (lo, hi) in zip("RGB", h.residual_ranges)))
         print(f"  pixel checksum     {h.checksum.hex()}")
         print(f"  total              {len(data)} bytes, {8 * len(data) / sub:.4f} bpsp")
         print(f"    lossy layer      {len(f.lossy)} bytes, {8 * len(f.lossy) / sub:.4f} bpsp")
@@ -312,7 +313,7 @@ def _run_interruptibly(func: Callable[[argparse.Namespace], int], args: argparse
     def work() -> None:
         try:
             outcome.append(func(args))
-        except BaseException as exc:  # handed to the main thread, which raises it
+        except BaseException as exc:  # noqa: BLE001 (handed to the main thread, which raises it)
             failure.append(exc)
 
     worker = threading.Thread(target=work, name=f"lossless_bpg {args.command}", daemon=True)

@@ -5,15 +5,20 @@ from __future__ import annotations
 import ctypes
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from .container import Header, LbpgFile, pack, pixel_checksum, unpack
-from .errors import ChecksumError, FormatError, ImageTooLargeError, LosslessBpgError, ModelMismatchError
-from .search import scan_and_refine
+from .errors import (
+    ChecksumError,
+    FormatError,
+    ImageTooLargeError,
+    LosslessBpgError,
+    ModelMismatchError,
+)
 from .lossy import LossyCodec, backend_name_from_id, get_lossy_codec
 from .residual import (
     LoadedModel,
@@ -24,6 +29,7 @@ from .residual import (
     estimate_residual,
     find_model_by_id,
 )
+from .search import scan_and_refine
 
 #: Where the Q search starts and the range it may move in (HEVC QP units), for a model whose
 #: metadata does not say.

@@ -92,6 +92,22 @@ def _depth_problem(im: ImageFile.ImageFile, head: bytes) -> str | None:
     return None
 
 
+def image_problem(im: Image.Image, head: bytes | None) -> str | None:
+    """Why the pixels of ``im`` cannot be stored exactly, or None. ``head``: the first bytes of
+    the file it was opened from, whose header tells the real sample depth; None for an image
+    made in memory (whose samples are 8-bit when its mode says so)."""
+    mode = im.mode
+    if mode == "P":
+        return "palette image ('P' mode); convert it to RGB first"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+        return f"image has an alpha channel ({mode}); alpha is not supported"
+    if mode not in _RGB_EXACT:
+        return f"unsupported pixel mode {mode!r} (e.g. 16-bit, CMYK, float, 1-bit)"
+    if head is None or not isinstance(im, ImageFile.ImageFile):
+        return None
+    return _depth_problem(im, head)
+
+
 def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
     """Read ``path`` into (H, W, 3) uint8 pixels and whether the source was greyscale ('L',
     whose three channels are then equal), or raise UnsupportedImageError."""
@@ -103,22 +119,7 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
             head = fh.read(4096)
         with Image.open(path) as im:
             mode = im.mode
-            if mode == "P":
-                raise UnsupportedImageError(
-                    f"{path}: palette image ('P' mode); convert it to RGB first. "
-                    f"Supported: {SUPPORTED}"
-                )
-            if mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-                raise UnsupportedImageError(
-                    f"{path}: image has an alpha channel ({mode}); alpha is not supported. "
-                    f"Supported: {SUPPORTED}"
-                )
-            if mode not in _RGB_EXACT:
-                raise UnsupportedImageError(
-                    f"{path}: unsupported pixel mode {mode!r} (e.g. 16-bit, CMYK, float, "
-                    f"1-bit). Supported: {SUPPORTED}"
-                )
-            problem = _depth_problem(im, head)
+            problem = image_problem(im, head)
             if problem:
                 raise UnsupportedImageError(f"{path}: {problem}. Supported: {SUPPORTED}")
             im.load()

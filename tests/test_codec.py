@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lossless_bpg.codec import EFFORT_SEARCH, choose_q, compress, decompress
-from lossless_bpg.container import LbpgFile, pack, unpack
+from lossless_bpg.container import pack, unpack
 from lossless_bpg.errors import ChecksumError, ModelMismatchError
 from lossless_bpg.lossy import get_lossy_codec
 from lossless_bpg.residual import ResidualModel, ResidualModelConfig, wrap
@@ -46,7 +46,7 @@ def test_synthetic_images_round_trip_exactly(model, rng, name):
 
 def test_max_contrast_at_coarsest_q_reaches_large_residuals(model):
     image = _synthetic("edges", None)
-    result, header = _round_trip(model, image, quality=51)
+    _, header = _round_trip(model, image, quality=51)
     assert max(hi - lo for lo, hi in header.residual_ranges) > 200
 
 

@@ -1,8 +1,8 @@
+import numpy as np
 import pytest
 
 from lossless_bpg.container import Header, LbpgFile, pack, pixel_checksum, unpack
 from lossless_bpg.errors import FormatError, VersionError
-import numpy as np
 
 
 def _sample() -> LbpgFile:

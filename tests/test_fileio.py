@@ -6,7 +6,11 @@ import os
 import pytest
 
 from lossless_bpg.errors import OutputExistsError
-from lossless_bpg.fileio import outputs_that_are_inputs, remove_pending_temporaries, write_atomic
+from lossless_bpg.fileio import (
+    outputs_that_are_inputs,
+    remove_pending_temporaries,
+    write_atomic,
+)
 
 
 def test_an_interrupted_write_leaves_neither_output_nor_temporary(tmp_path):

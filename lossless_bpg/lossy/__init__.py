@@ -38,4 +38,4 @@ def backend_name_from_id(backend_id: int) -> str:
     raise BackendUnavailableError(f"file uses unknown lossy backend id {backend_id}")
 
 
-__all__ = ["LossyCodec", "get_lossy_codec", "available_backends", "backend_name_from_id"]
+__all__ = ["LossyCodec", "available_backends", "backend_name_from_id", "get_lossy_codec"]

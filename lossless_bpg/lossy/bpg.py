@@ -32,7 +32,7 @@ class BpgCodec(LossyCodec):
                 f"lossy backend 'bpg' needs libbpg: {how_to_build(missing)}; or use the built-in "
                 f"backend 'hevc'"
             )
-        self.bpgenc, self.bpgdec = found["bpgenc"], found["bpgdec"]
+        self.bpgenc, self.bpgdec = str(found["bpgenc"]), str(found["bpgdec"])
 
     def version(self) -> str:
         proc = subprocess.run([self.bpgenc, "-h"], capture_output=True, check=False)

@@ -24,8 +24,8 @@ lookup table's range and means to +-MEAN_LIMIT grey levels.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -113,7 +113,7 @@ class StreamSample:
     @classmethod
     def of(
         cls, logits, means, log_scales, target, lo: int, hi: int, max_subpixels: int, interleaved: bool = False
-    ) -> "StreamSample":
+    ) -> StreamSample:
         """From (1, K, H, W) mixtures and a (1, H, W) target, keeping a regular grid of about
         ``max_subpixels`` of them (``interleaved``: the grid shifted by half a step, other
         subpixels where the stream is large). A grid, not whole rows: a few rows of a large

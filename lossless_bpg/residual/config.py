@@ -36,12 +36,12 @@ class ResidualModelConfig:
             raise ValueError("context_steps must be 1, 4 or 16")
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "ResidualModelConfig":
+    def from_yaml(cls, path: str | Path) -> ResidualModelConfig:
         data = yaml.safe_load(Path(path).read_text()) or {}
         return cls.from_dict(data.get("model", data))
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ResidualModelConfig":
+    def from_dict(cls, data: dict) -> ResidualModelConfig:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown residual model options: {sorted(unknown)}")

@@ -29,7 +29,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .model import LOG_SCALE_MAX, LOG_SCALE_MIN, Q_SCALE, MixtureParams, ResBlock, ResidualModel, pass_lattice
+from .model import (
+    LOG_SCALE_MAX,
+    LOG_SCALE_MIN,
+    Q_SCALE,
+    MixtureParams,
+    ResBlock,
+    ResidualModel,
+    pass_lattice,
+)
 
 #: Fractional bits of hidden activations.
 ACT_FRACTION_BITS = 6
@@ -123,7 +131,7 @@ class ExactParams:
     log_scales: torch.Tensor
     coupling: torch.Tensor
 
-    def crop(self, height: int, width: int) -> "ExactParams":
+    def crop(self, height: int, width: int) -> ExactParams:
         return ExactParams(*(t[..., :height, :width] for t in
                              (self.logits, self.means, self.log_scales, self.coupling)))
 

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .exact import ExactParams, OUTPUT_FRACTION_BITS
 from .coder import CDF_TOTAL, as_uint16_in_int16
+from .exact import OUTPUT_FRACTION_BITS, ExactParams
 
 TABLES_PATH = Path(__file__).with_name("exact_tables.npz")
 #: Parameter grid: 2**-P real units per integer step.
@@ -68,14 +68,14 @@ def generate_tables() -> dict[str, np.ndarray]:
         ]
         half = [
             _round(one / (one + exp(-D(i) / (1 << SIGMOID_GRID_BITS))) * (1 << PROB_BITS))
-            for i in range(0, (SIGMOID_RANGE << SIGMOID_GRID_BITS) + 1)
+            for i in range((SIGMOID_RANGE << SIGMOID_GRID_BITS) + 1)
         ]
         # sigmoid(-x) = 1 - sigmoid(x): exact on the integer scale as well.
         sigmoid = [(1 << PROB_BITS) - v for v in reversed(half[1:])] + half
         exp_neg = [_round(exp(-D(i) / (1 << P)) * (1 << PROB_BITS)) for i in range((SOFTMAX_RANGE << P) + 1)]
         tanh_half = [
             _round((one - 2 / (exp(2 * D(i) / (1 << P)) + one)) * (1 << TANH_BITS))
-            for i in range(0, (TANH_RANGE << P) + 1)
+            for i in range((TANH_RANGE << P) + 1)
         ]
         tanh = [-v for v in reversed(tanh_half[1:])] + tanh_half
     return {
@@ -134,7 +134,7 @@ class Mixtures:
     inv_scales: torch.Tensor
 
     @classmethod
-    def build(cls, logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor) -> "Mixtures":
+    def build(cls, logits: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor) -> Mixtures:
         """From int64 ``logits``, ``log_scales`` (K, M) on the parameter grid and ``means``
         (K, M) on the grid 2**-MEAN_BITS (from :func:`coupled_means`, then adapted)."""
         tab = tables()
@@ -143,7 +143,7 @@ class Mixtures:
         inv = _lookup(tab["inv_scale"], log_scales, LOG_SCALE_LO << P)
         return cls(weights.double(), means.double(), inv.double())
 
-    def select(self, index: torch.Tensor) -> "Mixtures":
+    def select(self, index: torch.Tensor) -> Mixtures:
         return Mixtures(self.weights[:, index], self.means[:, index], self.inv_scales[:, index])
 
     def total(self) -> torch.Tensor:

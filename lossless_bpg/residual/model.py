@@ -62,7 +62,7 @@ class MixtureParams:
     log_scales: torch.Tensor
     coupling: torch.Tensor
 
-    def crop(self, height: int, width: int) -> "MixtureParams":
+    def crop(self, height: int, width: int) -> MixtureParams:
         return MixtureParams(
             self.logits[..., :height, :width],
             self.means[..., :height, :width],
@@ -181,7 +181,7 @@ class ResidualModel(nn.Module):
     def head_convs(self) -> list[tuple[nn.Conv2d, nn.Conv2d, nn.Conv2d]]:
         """The first, second and last convolution of every pass's head."""
         return [(cast(nn.Conv2d, h[0]), cast(nn.Conv2d, h[2]), cast(nn.Conv2d, h[4]))
-                for h in map(lambda h: cast(nn.Sequential, h), self.heads)]
+                for h in (cast(nn.Sequential, head) for head in self.heads)]
 
     def features(self, recon: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         """Features of the reconstruction at the heads' resolution (computed once per image)."""

@@ -49,7 +49,7 @@ def backend_source() -> Path:
             "the arithmetic coder's source (the 'torchac' package) is not installed; "
             "run 'make install' or 'pip install torchac==0.9.3'"
         )
-    source = Path(list(spec.submodule_search_locations)[0]) / "backend" / "torchac_backend.cpp"
+    source = Path(next(iter(spec.submodule_search_locations))) / "backend" / "torchac_backend.cpp"
     if not source.is_file():
         raise BackendUnavailableError(f"torchac is installed but its C++ source {source} is missing")
     return source

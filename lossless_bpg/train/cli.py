@@ -37,9 +37,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .config import TrainConfig
     import numpy as np
 
+    from .config import TrainConfig
     from .prepare import ensure_pack
 
     cfg = TrainConfig.from_yaml(args.config)

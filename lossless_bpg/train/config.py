@@ -31,7 +31,7 @@ class TrainConfig:
     source_weights: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
         data = yaml.safe_load(Path(path).read_text()) or {}
         model = ResidualModelConfig.from_dict(data.pop("model", {}))
         unknown = set(data) - set(cls.__dataclass_fields__)

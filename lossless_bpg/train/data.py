@@ -72,7 +72,7 @@ class PackedData:
     def batch(self, size: int, crop: int, gen: torch.Generator):
         """Random crops (same window for image and reconstruction), random Q and flips.
         Returns float image, float reconstruction (N, 3, crop, crop) and q (N,)."""
-        n, r, _, h, w = self.recs.shape
+        _, r, _, h, w = self.recs.shape
         idx = torch.multinomial(self.sampling_weights, size, replacement=True, generator=gen)
         ri = torch.randint(0, r, (size,), generator=gen)
         ys = torch.randint(0, h - crop + 1, (size,), generator=gen) // 4 * 4

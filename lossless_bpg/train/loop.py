@@ -15,7 +15,6 @@ from ..residual.model import ResidualModel
 from .config import TrainConfig
 from .data import PackedData, read_pack
 
-
 LOG_EVERY = 50
 
 

@@ -67,7 +67,7 @@ def _sample(params, lo, hi):
 def _float_bits(params, symbols_values, lo, hi):
     logits, means, log_scales = params
     m = logits.shape[1]
-    view = lambda t: t.T.reshape(m, -1, 1, 1).double()  # noqa: E731
+    view = lambda t: t.T.reshape(m, -1, 1, 1).double()
     lp = log_prob(view(logits) / UNIT, view(means) / (1 << MEAN_BITS), view(log_scales) / UNIT,
                   symbols_values.double().view(m, 1, 1), lo, hi)
     return float(-lp.sum() / math.log(2))

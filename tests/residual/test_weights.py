@@ -2,7 +2,13 @@ import pytest
 import torch
 
 from lossless_bpg.errors import ModelMismatchError
-from lossless_bpg.residual import ResidualModel, ResidualModelConfig, find_model_by_id, load_model, wrap
+from lossless_bpg.residual import (
+    ResidualModel,
+    ResidualModelConfig,
+    find_model_by_id,
+    load_model,
+    wrap,
+)
 from lossless_bpg.residual.weights import save_model
 
 
