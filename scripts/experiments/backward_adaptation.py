@@ -57,14 +57,14 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from lossless_bpg.imageio import load_rgb  # noqa: E402
-from lossless_bpg.lossy import get_lossy_codec  # noqa: E402
-from lossless_bpg.residual import adaptation  # noqa: E402
-from lossless_bpg.residual.layer import FitSamples, _Passes, _ranges  # noqa: E402
-from lossless_bpg.residual.mixture import log_prob  # noqa: E402
-from lossless_bpg.residual.model import BLOCK, PASS_OFFSETS  # noqa: E402
-from lossless_bpg.residual.weights import load_model  # noqa: E402
-from lossless_bpg.train.prepare import is_validation  # noqa: E402
+from lossless_bpg.imageio import load_rgb
+from lossless_bpg.lossy import get_lossy_codec
+from lossless_bpg.residual import adaptation
+from lossless_bpg.residual.layer import FitSamples, _Passes, _ranges
+from lossless_bpg.residual.mixture import log_prob
+from lossless_bpg.residual.model import BLOCK, PASS_OFFSETS
+from lossless_bpg.residual.weights import load_model
+from lossless_bpg.train.prepare import is_validation
 
 LN2 = math.log(2.0)
 #: Log-scale offsets the bucket calibration chooses from (real units; multiples of 1/32).
@@ -253,7 +253,7 @@ def bucket_variant(streams: list[Stream], mixtures: dict, with_ratio: bool, with
     for s in streams:
         lg, mu, ls = mixtures[(s.step, s.c)]
         tables[(s.step, s.c)] = offset_table(lg, mu, ls, s.target, s.lo, s.hi)
-        mean_eff, ls_eff = effective(lg, mu, ls)
+        _, ls_eff = effective(lg, mu, ls)
         ratio = (s.activity - ls_eff) if with_ratio else None
         surprise = None
         if with_surprise:

@@ -23,8 +23,8 @@ def load(path: Path) -> list[dict]:
 
 def summary(name: str, rows: list[dict]) -> str:
     b = np.array([r["b"] for r in rows])
-    out = [f"### {name}: {len(rows)} images, Q {int(min(r['q'] for r in rows))}-{int(max(r['q'] for r in rows))} "
-           f"(median {int(np.median([r['q'] for r in rows]))})", "",
+    out = [(f"### {name}: {len(rows)} images, Q {int(min(r['q'] for r in rows))}-{int(max(r['q'] for r in rows))} "
+            f"(median {int(np.median([r['q'] for r in rows]))})"), "",
            "| variant | mean bpsp (residual) | vs b | images better than b | worst image vs b | best image vs b |",
            "|---|---:|---:|---:|---:|---:|"]
     for v in VARIANTS:
