@@ -1,5 +1,5 @@
-"""Shipped residual models: weights (``.pt`` state dict) with their YAML config beside them,
-and a content hash (the model id) that every compressed file records."""
+"""Shipped residual models: weights (``.pt`` state dict) with their YAML card beside them (see
+:mod:`.registry`), and a content hash (the model id) that every compressed file records."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import torch
 import yaml
 
 from ..errors import ModelMismatchError
-from .config import ResidualModelConfig
 from .exact import INFERENCE_ID, ExactResidualModel
 from .model import ResidualModel
+from .registry import DEFAULT_MODEL, WEIGHTS_DIR, ModelCard, Registry
 
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_MODEL = "default"
+__all__ = ["DEFAULT_MODEL", "WEIGHTS_DIR", "LoadedModel", "ModelCard", "Registry", "available_models",
+           "find_model_by_id", "load_card", "load_model", "model_id", "save_model", "wrap"]
+
 MODEL_ID_BYTES = 8
 
 
@@ -31,6 +32,8 @@ class LoadedModel:
     q_range: tuple[int, int] | None = None
     #: Where the Q search starts: the Q that minimised the total on the validation split.
     q_start: int | None = None
+    #: The model card it was loaded from (None: wrapped in memory).
+    card: ModelCard | None = None
 
     @property
     def model_id_hex(self) -> str:
@@ -72,44 +75,51 @@ def save_model(model: ResidualModel, directory: Path, name: str, extra: dict | N
 
 
 def available_models(directory: Path = WEIGHTS_DIR) -> list[str]:
-    return sorted(p.stem for p in directory.glob("*.pt") if (directory / f"{p.stem}.yaml").exists())
+    """Names of the models in ``directory`` (card names, then aliases)."""
+    return Registry(directory).names()
 
 
-def load_model(name: str = DEFAULT_MODEL, directory: Path = WEIGHTS_DIR) -> LoadedModel:
-    """Load a shipped model by name, or from an explicit ``.pt`` path."""
-    path = Path(name)
-    if path.suffix == ".pt" and path.exists():
-        directory, name = path.parent, path.stem
-    weights = directory / f"{name}.pt"
-    config_path = directory / f"{name}.yaml"
-    if not weights.exists() or not config_path.exists():
+def load_card(card: ModelCard) -> LoadedModel:
+    """Load the weights a card describes, checking that they hash to the id it records."""
+    model = ResidualModel(card.config)
+    model.load_state_dict(torch.load(card.weights_path, map_location="cpu", weights_only=True))
+    loaded = wrap(card.name, model, card.meta)
+    loaded.card = card
+    if card.model_id is not None and card.model_id != loaded.model_id_hex:
         raise ModelMismatchError(
-            f"residual model {name!r} not found in {directory}; available: "
-            f"{', '.join(available_models(directory)) or 'none'}"
-        )
-    meta = yaml.safe_load(config_path.read_text()) or {}
-    model = ResidualModel(ResidualModelConfig.from_dict(meta.get("model", {})))
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    loaded = wrap(name, model, meta)
-    recorded = meta.get("model_id")
-    if recorded is not None and recorded != loaded.model_id_hex:
-        raise ModelMismatchError(
-            f"residual model {name!r} in {directory} hashes to {loaded.model_id_hex} but its YAML "
-            f"records {recorded}: the weights file is damaged or does not belong to that YAML"
+            f"residual model {card.name!r} ({card.weights_path}) hashes to {loaded.model_id_hex} but "
+            f"its card records {card.model_id}: the weights file is damaged or does not belong to that "
+            f"YAML"
         )
     return loaded
 
 
+def load_model(name: str = DEFAULT_MODEL, directory: Path = WEIGHTS_DIR) -> LoadedModel:
+    """Load a model by name (``fast``; ``default`` and other aliases of ``index.yaml``; a card's
+    file stem or model id) from ``directory``, or from an explicit ``.pt`` path whose card (the
+    ``.yaml`` beside it) is read."""
+    path = Path(name)
+    if path.suffix == ".pt" and path.exists():
+        card_path = path.with_suffix(".yaml")
+        if not card_path.exists():
+            raise ModelMismatchError(f"residual model {path} has no card {card_path.name} beside it")
+        return load_card(ModelCard.read(card_path))
+    return load_card(Registry(directory).card(name))
+
+
 def find_model_by_id(wanted: bytes, directory: Path = WEIGHTS_DIR) -> LoadedModel:
-    """The shipped model whose id is ``wanted``, or a clear error naming what is available."""
-    seen = []
-    for name in available_models(directory):
-        loaded = load_model(name, directory)
+    """The model whose id is ``wanted``, found by reading the cards only (then that one model's
+    weights are loaded and checked), or a clear error naming the id and what is available."""
+    registry = Registry(directory)
+    card = registry.by_id(wanted)
+    if card is not None:
+        return load_card(card)
+    for card in registry.unrecorded():  # exports without a recorded id: hash them
+        loaded = load_card(card)
         if loaded.model_id == wanted:
             return loaded
-        seen.append(f"{name} ({loaded.model_id_hex})")
     raise ModelMismatchError(
         f"file was written with residual model {wanted.hex()}, which this installation does not "
-        f"have (available: {', '.join(seen) or 'none'}); decode it with the lossless_bpg version "
+        f"have (available: {registry.describe()}); decode it with the lossless_bpg version "
         f"that wrote it"
     )

@@ -21,7 +21,8 @@ def calibrate(weights_dir: Path, name: str, image_dir: Path, val_fraction: float
     loaded = load_model(name, weights_dir)
     if loaded.q_range is None:
         raise ValueError(f"model {name} records no training Qs")
-    meta_path = weights_dir / f"{name}.yaml"
+    assert loaded.card is not None
+    meta_path = loaded.card.card_path
     meta = yaml.safe_load(meta_path.read_text())
     qs = sorted(meta["training"]["config"]["qs"])
     files = sorted(p for p in image_dir.glob("*.png") if is_validation(p.name, val_fraction))[:limit]

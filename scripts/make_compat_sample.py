@@ -1,0 +1,49 @@
+"""Write a small .lbpg file with the lossless_bpg found on sys.path, for the test that files
+written by a release keep decoding (tests/test_compat.py).
+
+Run it with the release itself, not the working tree, e.g. for 0.3.2::
+
+    rm -rf /tmp/lbpg-0.3.2 && mkdir /tmp/lbpg-0.3.2
+    git archive eb1c35b lossless_bpg | tar -x -C /tmp/lbpg-0.3.2
+    PYTHONPATH=/tmp/lbpg-0.3.2 .venv/bin/python scripts/make_compat_sample.py \\
+        ../shared/datasets/train/usc_0000_0.png tests/data/v3_fast_sample
+
+writes ``v3_fast_sample.lbpg`` (a 64x64 crop at (96, 96), Q 30, the default model of that
+release) and ``v3_fast_sample.png`` (the crop's pixels), and prints the crop's SHA-256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("image", type=Path)
+    p.add_argument("out", type=Path, help="output path without suffix")
+    p.add_argument("--y", type=int, default=96)
+    p.add_argument("--x", type=int, default=96)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--q", type=int, default=30)
+    args = p.parse_args()
+
+    import lossless_bpg
+
+    pixels = np.asarray(Image.open(args.image).convert("RGB"))
+    crop = np.ascontiguousarray(pixels[args.y:args.y + args.size, args.x:args.x + args.size])
+    data = lossless_bpg.compress(crop, quality=args.q)
+    assert np.array_equal(lossless_bpg.decompress(data), crop)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".lbpg").write_bytes(data)
+    Image.fromarray(crop).save(args.out.with_suffix(".png"), optimize=True)
+    print(f"lossless_bpg {lossless_bpg.__version__} from {Path(lossless_bpg.__file__).parent}")
+    print(f"{args.out.with_suffix('.lbpg')}: {len(data)} bytes; crop sha256 {hashlib.sha256(crop.tobytes()).hexdigest()}")
+
+
+if __name__ == "__main__":
+    main()

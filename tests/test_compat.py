@@ -1,0 +1,31 @@
+"""Files written by earlier releases keep decoding, bit for bit, forever."""
+
+import hashlib
+
+import numpy as np
+from PIL import Image
+
+from lossless_bpg import decompress
+from lossless_bpg.container import unpack
+
+from .conftest import ROOT
+
+DATA = ROOT / "tests" / "data"
+#: tests/data/v3_fast_sample.*: written by lossless_bpg 0.3.2 with its default model
+#: (scripts/make_compat_sample.py; a 64x64 crop at (96, 96) of the training crop usc_0000_0.png).
+V3_MODEL_ID = "2c7ee67f527c3930"
+V3_CROP_SHA256 = "84bf1264b48e262eb612b375b013c4859854ef8139409d9e897b02f6e712f939"
+
+
+def test_a_file_written_by_0_3_2_still_decodes_exactly():
+    data = (DATA / "v3_fast_sample.lbpg").read_bytes()
+    header = unpack(data).header
+    assert (header.version, header.model_id.hex(), header.width, header.height) == (3, V3_MODEL_ID, 64, 64)
+    pixels = decompress(data)  # the model is found by the id in the file
+    assert hashlib.sha256(pixels.tobytes()).hexdigest() == V3_CROP_SHA256
+    assert np.array_equal(pixels, np.asarray(Image.open(DATA / "v3_fast_sample.png").convert("RGB")))
+
+
+def test_the_0_3_model_is_selectable_as_fast():
+    data = (DATA / "v3_fast_sample.lbpg").read_bytes()
+    assert hashlib.sha256(decompress(data, model="fast").tobytes()).hexdigest() == V3_CROP_SHA256
