@@ -11,15 +11,18 @@ import collections
 import os
 import sys
 import threading
-import time
-from collections.abc import Callable
-from functools import partial
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from . import __version__
+from .engines import Engine, EngineUnavailableError, add_engine_arguments, engine_from_args
 from .errors import LosslessBpgError
+from .jobs import FileResult, save_image
+
+__all__ = ["build_parser", "main", "save_image"]
 
 IMAGE_SUFFIXES = {".png", ".ppm", ".pnm", ".bmp", ".tif", ".tiff", ".webp"}
 LBPG_SUFFIX = ".lbpg"
@@ -74,13 +77,6 @@ def _error(msg: str) -> None:
     print(f"error: {msg}", file=sys.stderr)
 
 
-def save_image(path: Path, image: np.ndarray, greyscale: bool) -> None:
-    from PIL import Image
-
-    pil = Image.fromarray(image[..., 0], "L") if greyscale else Image.fromarray(image, "RGB")
-    pil.save(path, format="PNG")
-
-
 def _table(rows: list[tuple], headers: tuple[str, ...]) -> str:
     cells = [headers] + [tuple(str(c) for c in r) for r in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
@@ -89,108 +85,150 @@ def _table(rows: list[tuple], headers: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def _compress_report(rows: list[tuple], verified: bool) -> str:
+def _compress_report(results: list[FileResult], verified: bool) -> str:
     """Per-image table (bpsp split into lossy and residual layers, seconds) and a summary."""
     lines, bpsp, subpixels, bits = [], [], 0, 0
-    for name, w, h, result, enc_s, dec_s in rows:
-        per_byte = 8.0 / (w * h * 3)
-        bpsp.append(len(result.data) * per_byte)
-        subpixels += w * h * 3
-        bits += 8 * len(result.data)
+    stats = [r.stats for r in results if r.stats is not None]
+    for r in results:
+        s = r.stats
+        if s is None:
+            continue
+        per_byte = 8.0 / (s.width * s.height * 3)
+        bpsp.append(s.total_bytes * per_byte)
+        subpixels += s.width * s.height * 3
+        bits += 8 * s.total_bytes
         lines.append((
-            name, f"{w}x{h}", result.q,
-            f"{result.lossy_bytes * per_byte:.3f}", f"{result.residual_bytes * per_byte:.3f}",
-            f"{bpsp[-1]:.3f}", f"{enc_s:.2f}", f"{dec_s:.2f}" if verified else "-",
+            r.src.name, f"{s.width}x{s.height}", s.q,
+            f"{s.lossy_bytes * per_byte:.3f}", f"{s.residual_bytes * per_byte:.3f}",
+            f"{bpsp[-1]:.3f}", f"{s.encode_s:.2f}", f"{s.decode_s:.2f}" if verified else "-",
             "ok" if verified else "-",
         ))
     table = _table(lines, ("image", "size", "Q", "lossy bpsp", "residual bpsp", "bpsp", "enc s", "dec s", "verified"))
-    summary = (f"{len(rows)} images: mean bpsp {np.mean(bpsp):.4f}, total-bits bpsp {bits / subpixels:.4f}, "
-               f"mean encode {np.mean([r[4] for r in rows]):.2f} s")
+    summary = (f"{len(lines)} images: mean bpsp {np.mean(bpsp):.4f}, total-bits bpsp {bits / subpixels:.4f}, "
+               f"mean encode {np.mean([s.encode_s for s in stats]):.2f} s")
     if verified:
-        summary += f", mean decode {np.mean([r[5] for r in rows]):.2f} s, all verified bit-exact"
+        summary += f", mean decode {np.mean([s.decode_s for s in stats]):.2f} s, all verified bit-exact"
     return table + "\n" + summary
 
 
-def cmd_compress(args: argparse.Namespace) -> int:
+def _counts(results: list[FileResult]) -> str:
+    """``8 files: 6 done, 1 skipped (output exists), 1 failed``."""
+    n = collections.Counter(r.status for r in results)
+    text = f"{len(results)} file{'s' if len(results) != 1 else ''}: {n['done']} done"
+    if n["skipped"]:
+        text += f", {n['skipped']} skipped (output exists)"
+    if n["failed"]:
+        text += f", {n['failed']} failed"
+    return text
+
+
+class _FileJob(Protocol):
+    @property
+    def src(self) -> Path: ...
+
+    @property
+    def dst(self) -> Path: ...
+
+
+FileJob = TypeVar("FileJob", bound=_FileJob)
+
+
+def _run_jobs(args: argparse.Namespace, engine: Engine, what: str, fn: Callable[[FileJob], FileResult],
+              jobs: Sequence[FileJob]) -> list[FileResult]:
+    """Every job on ``engine``, with a progress bar over files done; failures are named on
+    stderr as they come. Results in the order of ``jobs``."""
     from tqdm import tqdm
 
-    from .codec import compress, decompress
-    from .fileio import write_bytes_atomic
-    from .imageio import load_image
-    from .residual import load_model
+    from .fileio import remove_temporaries_of
 
+    results: dict[int, FileResult] = {}
+    where = engine.describe()
+    if jobs and where and not args.quiet:
+        print(f"{what}: {len(jobs)} file(s) on the {where}", file=sys.stderr)
+    with engine, tqdm(total=len(jobs), desc=what, unit="img", disable=args.quiet) as bar:
+        for outcome in engine.run(fn, jobs, status=bar.set_postfix_str,
+                                  on_abandon=lambda job: remove_temporaries_of(job.dst)):
+            job = jobs[outcome.index]
+            result = outcome.value
+            if result is None:  # the job did not return: its worker died, or the engine failed
+                result = FileResult(job.src, job.dst, "failed", f"{job.src}: {outcome.error}")
+            if result.status == "failed":
+                _error(result.error)
+                if result.traceback:
+                    print(result.traceback, file=sys.stderr, end="")
+            results[outcome.index] = result
+            bar.set_postfix_str(result.src.name)
+            bar.update(1)
+    return [results[i] for i in sorted(results)]
+
+
+def _worklist(pairs: list[tuple[Path, Path]], skip_existing: bool) -> tuple[list[tuple[Path, Path]], list[FileResult]]:
+    """The pairs to do, and (with ``skip_existing``) those skipped because their output exists
+    already: finished outputs are complete files (written atomically), so an interrupted
+    dataset run resumes where it stopped."""
+    if not skip_existing:
+        return pairs, []
+    todo = [(src, dst) for src, dst in pairs if not dst.exists()]
+    return todo, [FileResult(src, dst, "skipped") for src, dst in pairs if dst.exists()]
+
+
+def _engine(args: argparse.Namespace) -> Engine:
+    """The engine the arguments ask for (checked before any work)."""
+    from .codec import use_one_malloc_arena
+
+    if args.force and args.skip_existing:
+        raise UsageError("--force overwrites existing outputs and --skip-existing keeps them: give one of them")
+
+    return engine_from_args(args, threads=args.threads, worker_setup=use_one_malloc_arena)
+
+
+def cmd_compress(args: argparse.Namespace) -> int:
+    from .api import _model
+    from .jobs import CompressJob, CompressOptions, compress_file
+
+    engine = _engine(args)
     files = _expand(args.inputs, IMAGE_SUFFIXES)
     if not files:
         _error("no input images found")
         return 1
-    pairs = _plan_outputs(files, args.output, LBPG_SUFFIX)
-    model = load_model(args.model)
-    failures, rows = 0, []
-    bar = tqdm(pairs, desc="compress", unit="img", disable=args.quiet)
-    for src, dst in bar:
-        bar.set_postfix_str(src.name)
-        try:
-            if dst.exists() and not args.force:
-                raise LosslessBpgError(f"{dst} exists; use --force to overwrite it")
-            image, greyscale = load_image(src)
-            t0 = time.perf_counter()
-            tried: list[str] = []  # a large image takes minutes: show where the Q search is
-
-            def show_trial(q: int, _bits: float, tried: list[str] = tried, name: str = src.name) -> None:
-                tried.append(str(q))
-                bar.set_postfix_str(f"{name}: Q {', '.join(tried)} tried")
-
-            result = compress(image, model, backend=args.backend, quality=args.quality,
-                              greyscale=greyscale, effort=args.effort, progress=show_trial)
-            enc_s = time.perf_counter() - t0
-            dec_s = float("nan")
-            if args.verify:
-                t0 = time.perf_counter()
-                decoded, _ = decompress(result.data, model)
-                dec_s = time.perf_counter() - t0
-                if not np.array_equal(decoded, image):
-                    raise LosslessBpgError(f"{src}: verification failed (decoded pixels differ)")
-            write_bytes_atomic(dst, result.data, force=args.force)
-        except (LosslessBpgError, OSError, ValueError) as exc:
-            failures += 1
-            _error(str(exc))
-            continue
-        h, w = image.shape[:2]
-        rows.append((src.name, w, h, result, enc_s, dec_s))
-    if rows and not args.quiet:
-        print(_compress_report(rows, args.verify))
-    return 1 if failures else 0
+    todo, skipped = _worklist(_plan_outputs(files, args.output, LBPG_SUFFIX), args.skip_existing)
+    options = CompressOptions(model=args.model, backend=args.backend, quality=args.quality, effort=args.effort,
+                              verify=args.verify, force=args.force, skip_existing=args.skip_existing)
+    if todo:
+        _model(args.model)  # a model that does not load is one error, not one per file
+    results = skipped + _run_jobs(args, engine, "compress", compress_file,
+                                  [CompressJob(src, dst, options) for src, dst in todo])
+    if not args.quiet:
+        if any(r.stats for r in results):
+            print(_compress_report(results, args.verify))
+        if len(results) > 1:
+            print(f"compress: {_counts(results)}")
+    return 1 if any(r.status == "failed" for r in results) else 0
 
 
 def cmd_decompress(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+    from .api import _model
+    from .jobs import DecompressJob, DecompressOptions, decompress_file
 
-    from .codec import decompress
-    from .fileio import write_atomic
-    from .residual import load_model
-
+    engine = _engine(args)
     files = _expand(args.inputs, {LBPG_SUFFIX})
     if not files:
         _error("no .lbpg files found")
         return 1
-    pairs = _plan_outputs(files, args.output, ".png")
-    model = load_model(args.model) if args.model else None
-    failures = 0
-    for src, dst in tqdm(pairs, desc="decompress", unit="img", disable=args.quiet):
-        try:
-            if dst.exists() and not args.force:
-                raise LosslessBpgError(f"{dst} exists; use --force to overwrite it")
-            image, header = decompress(src.read_bytes(), model)
-            write_atomic(dst, partial(save_image, image=image, greyscale=header.greyscale), force=args.force)
-        except (LosslessBpgError, OSError) as exc:
-            failures += 1
-            _error(f"{src}: {exc}")
-    return 1 if failures else 0
+    todo, skipped = _worklist(_plan_outputs(files, args.output, ".png"), args.skip_existing)
+    if todo and args.model:
+        _model(args.model)
+    options = DecompressOptions(model=args.model, force=args.force, skip_existing=args.skip_existing)
+    results = skipped + _run_jobs(args, engine, "decompress", decompress_file,
+                                  [DecompressJob(src, dst, options) for src, dst in todo])
+    if not args.quiet and len(results) > 1:
+        print(f"decompress: {_counts(results)}")
+    return 1 if any(r.status == "failed" for r in results) else 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .container import unpack
-    from .lossy import backend_name_from_id
+    from .describe import describe
 
     failures = 0
     for src in _expand(args.inputs, {LBPG_SUFFIX}):
@@ -201,33 +239,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             failures += 1
             _error(f"{src}: {exc}")
             continue
-        h = f.header
-        try:
-            backend = backend_name_from_id(h.backend_id)
-        except LosslessBpgError:
-            backend = f"unknown ({h.backend_id})"
-        sub = h.width * h.height * 3
-        escapes = sum(map(len, f.escape_streams))
-        res = sum(map(len, f.residual_streams)) + escapes
-        print(f"{src}")
-        print(f"  container version  {h.version}")
-        print(f"  image              {h.width}x{h.height} {'greyscale' if h.greyscale else 'RGB'}")
-        print(f"  lossy backend      {backend}, Q={h.q}")
-        print(f"  residual model     {h.model_id.hex()}")
-        print("  residual ranges    " + ", ".join(f"{c}:[{lo},{hi}]" for c, (lo, hi) in zip("RGB", h.residual_ranges)))
-        print(f"  pixel checksum     {h.checksum.hex()}")
-        print(f"  total              {len(data)} bytes, {8 * len(data) / sub:.4f} bpsp")
-        print(f"    lossy layer      {len(f.lossy)} bytes, {8 * len(f.lossy) / sub:.4f} bpsp")
-        per_channel = [
-            sum(len(x) for x in f.residual_streams[c::3] + f.escape_streams[c::3]) for c in range(3)
-        ]
-        print(f"    residual layer   {res} bytes, {8 * res / sub:.4f} bpsp "
-              f"(R {per_channel[0]}, G {per_channel[1]}, B {per_channel[2]}; "
-              f"{len(f.residual_streams) // 3} coding pass(es); escapes {escapes} bytes)")
-        print(f"    header           {len(data) - len(f.lossy) - res} bytes")
-        sent = collections.Counter(len(a) for a in f.adaptations)
-        print(f"  adaptation         {sum(sent.values())} streams: "
-              + ", ".join(f"{n} with {k} parameter(s)" for k, n in sorted(sent.items(), reverse=True)))
+        print(src)
+        print("\n".join(describe(f, len(data))))
     return 1 if failures else 0
 
 
@@ -256,6 +269,13 @@ def _add_threads(p: argparse.ArgumentParser) -> None:
                         "when running several processes at once. Files decode identically at any N.")
 
 
+def _add_dataset_arguments(p: argparse.ArgumentParser) -> None:
+    add_engine_arguments(p)
+    p.add_argument("--skip-existing", action="store_true",
+                   help="skip inputs whose output exists already (to resume an interrupted run; "
+                        "outputs are written atomically, so an existing one is complete); not with --force")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lossless_bpg",
@@ -276,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--verify", action="store_true", help="decode each file again and compare pixels")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     _add_threads(p)
+    _add_dataset_arguments(p)
     p.set_defaults(func=cmd_compress)
 
     p = sub.add_parser("decompress", help="decompress .lbpg files to PNG")
@@ -285,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="residual model (default: the one the file names)")
     p.add_argument("--quiet", action="store_true")
     _add_threads(p)
+    _add_dataset_arguments(p)
     p.set_defaults(func=cmd_decompress)
 
     p = sub.add_parser("info", help="print the header and rate split of .lbpg files")
@@ -305,8 +327,9 @@ def _run_interruptibly(func: Callable[[argparse.Namespace], int], args: argparse
     """Run a command in a worker thread while the main thread waits, so that Ctrl-C stops it
     at once: Python only handles a signal in the main thread between bytecodes, and a
     command spends seconds at a time inside x265 or a large convolution. On Ctrl-C the
-    temporary files of writes in progress are removed (finished outputs are complete and
-    stay) and the process ends at once with status 130."""
+    engine's workers are stopped (pool processes killed, Ray tasks cancelled and a Ray this
+    run started shut down), the temporary files of writes in progress are removed (finished
+    outputs are complete and stay) and the process ends at once with status 130."""
     outcome: list[int] = []
     failure: list[BaseException] = []
 
@@ -322,8 +345,10 @@ def _run_interruptibly(func: Callable[[argparse.Namespace], int], args: argparse
         while worker.is_alive():
             worker.join(0.1)
     except KeyboardInterrupt:
+        from .engines import interrupt_engines
         from .fileio import remove_pending_temporaries
 
+        interrupt_engines()  # worker processes or Ray tasks stopped, their temporaries removed
         remove_pending_temporaries()
         _error("interrupted; no partial output was left")
         sys.stdout.flush()
@@ -348,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             use_one_malloc_arena()
             return _run_interruptibly(args.func, args)
         return args.func(args)
-    except UsageError as exc:
+    except (UsageError, EngineUnavailableError) as exc:
         _error(str(exc))
         return 2
     except LosslessBpgError as exc:

@@ -3,6 +3,7 @@ replace an existing file unless asked to, and never one that is an input."""
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 import threading
@@ -39,6 +40,14 @@ def remove_pending_temporaries() -> None:
         _PENDING.clear()
 
 
+def remove_temporaries_of(path: Path) -> None:
+    """Delete the temporary files that writes of ``path`` (:func:`write_atomic`, in any
+    process) have left beside it: a worker process stopped mid-write cannot remove its own."""
+    path = Path(path)
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.{'?' * 8}.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 def file_identity(path: Path) -> tuple[int, int] | None:
     """(device, inode) of the file ``path`` names, following links; None if there is none."""
     try:
@@ -67,6 +76,7 @@ def write_atomic(path: Path, writer: Callable[[Path], object], force: bool = Fal
     if path.exists() and not force:
         raise OutputExistsError(f"{path} exists; use --force to overwrite it")
     path.parent.mkdir(parents=True, exist_ok=True)
+    # The name's pattern is what remove_temporaries_of looks for (mkstemp adds 8 characters).
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     tmp = Path(tmp_name)
     with _PENDING_LOCK:

@@ -1,0 +1,147 @@
+"""The ``ray`` engine: each job is a Ray task, on a local Ray or on a cluster.
+
+Without ``ray_address`` a local Ray is started on first use with ``workers x threads`` CPUs
+(``workers`` defaults to this machine's cores) and stopped when the engine closes; a Ray that
+this process has already started (``ray.init`` by the caller) is used as it is and left running.
+With ``ray_address`` the engine joins that cluster: every node needs this package installed (the
+same version) and must see the inputs and outputs at the same paths (a shared filesystem), since
+tasks read and write the files themselves. Each task reserves ``threads`` CPUs (default 1 on a
+cluster), so Ray runs as many at once on each node as its CPUs allow. A task is tried once: a
+task whose worker dies fails its file (run again with ``--skip-existing`` to redo only those).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from . import (
+    RAY_INSTALL_HINT,
+    Engine,
+    EngineConfig,
+    EngineUnavailableError,
+    J,
+    Outcome,
+    R,
+    cores,
+    prepare_worker,
+    threads_per_worker,
+)
+
+
+def _ray_module() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise EngineUnavailableError(
+            f"the ray engine needs Ray, which is not installed here ({exc}): {RAY_INSTALL_HINT}"
+        ) from None
+    return ray
+
+
+def _task(fn: Callable[[Any], Any], job: Any, threads: int, setup: Callable[[], None] | None) -> Any:
+    """What a Ray worker runs for one job."""
+    prepare_worker(threads, setup)
+    return fn(job)
+
+
+class RayEngine(Engine):
+    name = "ray"
+
+    def __init__(self, config: EngineConfig) -> None:
+        super().__init__(config)
+        self.ray = _ray_module()  # fails here, before any work, when Ray is missing
+        self._started_ray = False
+        self._refs: dict[Any, int] = {}
+
+    def describe(self) -> str:
+        where = f"cluster at {self.config.ray_address}" if self.config.ray_address else "local Ray"
+        return f"ray engine, {where}"
+
+    def _connect(self) -> tuple[int, int]:
+        """Start or join Ray; (jobs in flight at most, threads per job)."""
+        ray = self.ray
+        cluster = bool(self.config.ray_address)
+        if cluster:
+            threads = self.config.threads or 1
+        else:
+            threads = threads_per_worker(self.config.workers or cores(), self.config.threads)
+        if not ray.is_initialized():
+            if cluster:
+                ray.init(address=self.config.ray_address, logging_level=logging.WARNING)
+            else:
+                workers = self.config.workers or max(1, cores() // threads)
+                ray.init(num_cpus=workers * threads, include_dashboard=False, logging_level=logging.WARNING)
+            self._started_ray = True
+        if self.config.workers:
+            return self.config.workers, threads
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        # A cluster's tasks are queued a little ahead of its CPUs, so none waits on the driver.
+        return max(1, cpus // threads) * (2 if cluster else 1), threads
+
+    def _run(self, fn: Callable[[J], R], jobs: Sequence[J],
+             status: Callable[[str], None] | None) -> Iterator[Outcome[R]]:
+        if not jobs:
+            return
+        ray = self.ray
+        in_flight, threads = self._connect()
+        # One CPU reservation per thread: Ray then runs no more tasks at once than a node has cores.
+        remote = ray.remote(_task).options(num_cpus=threads, max_retries=0)
+        pending = list(enumerate(jobs))
+        pending.reverse()
+        try:
+            while pending or self._refs:
+                while pending and len(self._refs) < in_flight and not self.interrupted:
+                    index, job = pending.pop()
+                    self._started(index, job)
+                    ref = remote.remote(fn, job, threads, self.config.worker_setup)
+                    with self._lock:
+                        self._refs[ref] = index
+                with self._lock:
+                    refs = list(self._refs)
+                if self.interrupted or not refs:
+                    return
+                done, _ = ray.wait(refs, num_returns=1)
+                if self.interrupted:
+                    return
+                for ref in done:
+                    with self._lock:
+                        index = self._refs.pop(ref)
+                    self._finished(index)
+                    try:
+                        value = ray.get(ref)
+                    except Exception as exc:  # noqa: BLE001 (a task's failure is its outcome)
+                        yield Outcome(index, error=_describe_ray_error(exc))
+                    else:
+                        yield Outcome(index, value=value)
+        finally:
+            if self._refs and not self.interrupted:
+                self._cancel()
+
+    def _cancel(self) -> None:
+        with self._lock:
+            refs = list(self._refs)
+            self._refs.clear()
+        for ref in refs:
+            try:
+                self.ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001, S110 (finished meanwhile, or Ray is going away)
+                pass
+
+    def _stop_workers(self) -> None:
+        self._cancel()
+        self.close()
+
+    def close(self) -> None:
+        if self._started_ray:
+            self._started_ray = False
+            self.ray.shutdown()
+
+
+def _describe_ray_error(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None)  # RayTaskError: the job's own exception
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first_line}"

@@ -1,0 +1,178 @@
+"""The per-file work of ``compress`` and ``decompress``: plain top-level functions that every
+engine (:mod:`lossless_bpg.engines`) calls, in this process or in a worker, so that the files
+written do not depend on where they were made.
+
+Each takes one picklable job (input, output, options) and returns a :class:`FileResult`; a
+file that cannot be done is a result with ``status="failed"`` and the message for the user,
+never an exception, so one bad file never stops the others.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .engines import report_status
+from .errors import LosslessBpgError, OutputExistsError
+
+Status = Literal["done", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    model: str = "default"
+    backend: str = "hevc"
+    quality: int | None = None
+    effort: int = 2
+    verify: bool = False
+    force: bool = False
+    skip_existing: bool = False
+
+
+@dataclass(frozen=True)
+class DecompressOptions:
+    model: str | None = None  # None: the shipped model the file names
+    force: bool = False
+    skip_existing: bool = False
+
+
+@dataclass(frozen=True)
+class CompressJob:
+    src: Path
+    dst: Path
+    options: CompressOptions
+
+
+@dataclass(frozen=True)
+class DecompressJob:
+    src: Path
+    dst: Path
+    options: DecompressOptions
+
+
+@dataclass(frozen=True)
+class CompressStats:
+    """What the report table shows of one compressed image."""
+
+    width: int
+    height: int
+    q: int
+    total_bytes: int
+    lossy_bytes: int
+    residual_bytes: int
+    encode_s: float
+    decode_s: float  # NaN without --verify
+
+
+@dataclass(frozen=True)
+class FileResult:
+    src: Path
+    dst: Path
+    status: Status
+    error: str = ""  # the message for the user when failed
+    traceback: str = ""  # for failures nobody planned for (a bug): where it happened
+    stats: CompressStats | None = None
+
+
+def _skipped(src: Path, dst: Path) -> FileResult:
+    return FileResult(src, dst, "skipped")
+
+
+def _unexpected(src: Path, dst: Path, exc: Exception) -> FileResult:
+    return FileResult(src, dst, "failed", f"{src}: unexpected {type(exc).__name__}: {exc}",
+                      traceback=traceback.format_exc())
+
+
+def _exists_and_not_wanted(dst: Path, force: bool) -> None:
+    if dst.exists() and not force:
+        raise OutputExistsError(f"{dst} exists; use --force to overwrite it")
+
+
+def compress_file(job: CompressJob) -> FileResult:
+    """Compress the image ``job.src`` to ``job.dst`` (atomically; an existing output is an
+    error without ``force``, or skipped with ``skip_existing``), verifying it first when asked."""
+    from .api import _model
+    from .codec import compress, decompress
+    from .fileio import write_bytes_atomic
+    from .imageio import load_image
+
+    src, dst, options = job.src, job.dst, job.options
+    if options.skip_existing and dst.exists():
+        return _skipped(src, dst)
+    report_status(src.name)
+    try:
+        _exists_and_not_wanted(dst, options.force)
+        model = _model(options.model)
+        image, greyscale = load_image(src)
+        tried: list[str] = []  # a large image takes minutes: show where the Q search is
+
+        def show_trial(q: int, _bits: float) -> None:
+            tried.append(str(q))
+            report_status(f"{src.name}: Q {', '.join(tried)} tried")
+
+        t0 = time.perf_counter()
+        result = compress(image, model, backend=options.backend, quality=options.quality,
+                          greyscale=greyscale, effort=options.effort, progress=show_trial)
+        encode_s = time.perf_counter() - t0
+        decode_s = float("nan")
+        if options.verify:
+            t0 = time.perf_counter()
+            decoded, _ = decompress(result.data, model)
+            decode_s = time.perf_counter() - t0
+            if not np.array_equal(decoded, image):
+                raise LosslessBpgError(f"{src}: verification failed (decoded pixels differ)")
+        write_bytes_atomic(dst, result.data, force=options.force)
+    except OutputExistsError as exc:
+        if options.skip_existing:  # written by someone else meanwhile
+            return _skipped(src, dst)
+        return FileResult(src, dst, "failed", str(exc))
+    except (LosslessBpgError, OSError, ValueError) as exc:
+        return FileResult(src, dst, "failed", str(exc))
+    except Exception as exc:  # noqa: BLE001 (reported with its traceback; the other files go on)
+        return _unexpected(src, dst, exc)
+    h, w = image.shape[:2]
+    return FileResult(src, dst, "done", stats=CompressStats(
+        width=w, height=h, q=result.q, total_bytes=len(result.data), lossy_bytes=result.lossy_bytes,
+        residual_bytes=result.residual_bytes, encode_s=encode_s, decode_s=decode_s))
+
+
+def save_image(path: Path, image: np.ndarray, greyscale: bool) -> None:
+    """Write decoded (H, W, 3) pixels as a PNG: one channel when the source was greyscale."""
+    from PIL import Image
+
+    pil = Image.fromarray(image[..., 0], "L") if greyscale else Image.fromarray(image, "RGB")
+    pil.save(path, format="PNG")
+
+
+def decompress_file(job: DecompressJob) -> FileResult:
+    """Decode the ``.lbpg`` file ``job.src`` to the PNG ``job.dst`` (same rules for outputs as
+    :func:`compress_file`)."""
+    from .api import _model, _model_for, read_header
+    from .codec import decompress
+    from .fileio import write_atomic
+
+    src, dst, options = job.src, job.dst, job.options
+    if options.skip_existing and dst.exists():
+        return _skipped(src, dst)
+    report_status(src.name)
+    try:
+        _exists_and_not_wanted(dst, options.force)
+        data = src.read_bytes()
+        model = _model(options.model) if options.model else _model_for(read_header(data).model_id)
+        image, header = decompress(data, model)
+        write_atomic(dst, partial(save_image, image=image, greyscale=header.greyscale), force=options.force)
+    except OutputExistsError as exc:
+        if options.skip_existing:
+            return _skipped(src, dst)
+        return FileResult(src, dst, "failed", f"{src}: {exc}")
+    except (LosslessBpgError, OSError) as exc:
+        return FileResult(src, dst, "failed", f"{src}: {exc}")
+    except Exception as exc:  # noqa: BLE001 (reported with its traceback; the other files go on)
+        return _unexpected(src, dst, exc)
+    return FileResult(src, dst, "done")
