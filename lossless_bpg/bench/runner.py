@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import multiprocessing
-import os
 import statistics
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from ..engines import EngineUnavailableError, add_engine_arguments, engine_from_args
 from .codecs import CODECS, DEFAULT_CODECS
 
 CSV_FIELDS = [
@@ -21,18 +19,11 @@ CSV_FIELDS = [
 IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
 
 
-def torch_threads(n: int) -> None:
-    """Worker initialiser: give torch ``n`` intra-op threads."""
-    import torch
-
-    torch.set_num_threads(n)
-
-
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dirs", nargs="+", type=Path, help="folders of images (e.g. ../shared/datasets/kodak)")
     p.add_argument("--codecs", default=",".join(DEFAULT_CODECS),
                    help=f"comma-separated, from: {', '.join(CODECS)}")
-    p.add_argument("--workers", type=int, default=1, help="parallel processes")
+    add_engine_arguments(p)
     p.add_argument("--out", type=Path, default=Path("results"), help="output folder")
     p.add_argument("--limit", type=int, help="first N images of each folder only")
     p.add_argument("--no-cache", action="store_true", help="ignore finished rows from earlier runs")
@@ -97,12 +88,20 @@ def summary_markdown(summary: list[dict], skipped: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _job(path: str, codec: str) -> dict:
+def _job(job: tuple[str, str]) -> dict:
+    """The row of one (image path, codec) pair; run by the engine, in any process."""
     from .measure import measure
 
+    path, codec = job
     row = measure(path, codec)
     row["version"] = CODECS[codec].version()
     return row
+
+
+def _failed_row(path: Path, key: str, codec: str, version: str, error: str) -> dict:
+    """The row of a job that did not return (its worker died)."""
+    return {**dict.fromkeys(CSV_FIELDS), "image": path.name, "image_key": key, "codec": codec,
+            "settings": CODECS[codec].settings, "exact": False, "error": error, "version": version}
 
 
 def _images(dirs: list[Path], limit: int | None) -> list[Path]:
@@ -121,6 +120,11 @@ def run_bench(args: argparse.Namespace) -> int:
     from ..imageio import load_rgb
     from .measure import image_key
 
+    try:
+        engine = engine_from_args(args)
+    except EngineUnavailableError as exc:
+        print(f"error: {exc}")
+        return 2
     names = [c.strip() for c in args.codecs.split(",") if c.strip()]
     unknown = [n for n in names if n not in CODECS]
     if unknown:
@@ -150,27 +154,20 @@ def run_bench(args: argparse.Namespace) -> int:
             else:
                 todo.append((p, n))
     print(f"{len(images)} images x {len(codecs)} codecs: {len(rows)} cached, {len(todo)} to run")
-    with open(cache_path, "a") as cache_fh, tqdm(total=len(todo), desc="bench", unit="job") as bar:
-        def record(row: dict) -> None:
+    if todo and engine.describe():
+        print(f"on the {engine.describe()}")
+    with open(cache_path, "a") as cache_fh, tqdm(total=len(todo), desc="bench", unit="job") as bar, engine:
+        # Every finished row goes to the cache at once, so an interrupted run resumes.
+        for outcome in engine.run(_job, [(str(p), n) for p, n in todo]):
+            p, n = todo[outcome.index]
+            row = outcome.value
+            if row is None:
+                row = _failed_row(p, keys[p], n, versions[n], outcome.error or "no result")
             rows.append(row)
             cache_fh.write(json.dumps(row) + "\n")
             cache_fh.flush()
             bar.set_postfix_str(f"{row['codec']} {row['image']}")
             bar.update(1)
-
-        if args.workers > 1:
-            # spawn, not fork: a forked child of a process that has run torch's thread pool
-            # can deadlock inside it.
-            # Each worker gets its share of the cores, so that torch's threads do not oversubscribe.
-            threads = max(1, (os.cpu_count() or 1) // args.workers)
-            with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"),
-                                     initializer=torch_threads, initargs=(threads,)) as pool:
-                futures = [pool.submit(_job, str(p), n) for p, n in todo]
-                for fut in as_completed(futures):
-                    record(fut.result())
-        else:
-            for p, n in todo:
-                record(_job(str(p), n))
 
     order = {n: i for i, n in enumerate(codecs)}
     rows.sort(key=lambda r: (r["image"], order.get(r["codec"], 99)))
