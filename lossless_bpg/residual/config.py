@@ -30,10 +30,23 @@ class ResidualModelConfig:
     #: Width of the context convolution and of the per-pass heads (context_steps 4 or 16).
     context_channels: int = 32
     head_channels: int = 64
+    #: Generation 2 (16 passes only; 0 = absent, as in generation 1): width of the context
+    #: network shared by all passes (3x3 convolutions over the x~ features and every residual
+    #: decoded so far at 1/4 resolution, a learned embedding of the pass, residual blocks);
+    #: its output feeds each pass's head.
+    context_net_channels: int = 0
+    #: Residual blocks of that network.
+    context_net_blocks: int = 1
+    #: Generation 2: width of the channel networks (0 = absent): G's and B's mixtures are
+    #: corrected by a small network over the pass head's hidden features and the R (and G)
+    #: residuals of the same pixel, beyond the linear coupling of the means.
+    channel_net_channels: int = 0
 
     def __post_init__(self) -> None:
         if self.context_steps not in (1, 4, 16):
             raise ValueError("context_steps must be 1, 4 or 16")
+        if (self.context_net_channels or self.channel_net_channels) and self.context_steps != 16:
+            raise ValueError("the context and channel networks need context_steps 16")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> ResidualModelConfig:
@@ -48,4 +61,17 @@ class ResidualModelConfig:
         return cls(**data)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The options, leaving out generation 2's when they have their defaults, so that a
+        generation 1 config (and the model id hashed from it) reads as it always did."""
+        d = asdict(self)
+        for name in GENERATION_2_FIELDS:
+            if d[name] == self.__dataclass_fields__[name].default:
+                del d[name]
+        return d
+
+    @property
+    def generation(self) -> int:
+        return 2 if self.context_net_channels or self.channel_net_channels else 1
+
+
+GENERATION_2_FIELDS = ("context_net_channels", "context_net_blocks", "channel_net_channels")

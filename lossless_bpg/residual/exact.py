@@ -22,6 +22,8 @@ float64 (53-bit; finer weights, slower; a reference for measuring what float32 c
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -120,30 +122,51 @@ def leaky(a: torch.Tensor) -> torch.Tensor:
     return torch.maximum(a, (a * LEAKY_SLOPE).round_())
 
 
+#: Integer channel network: (c, hidden activations, residuals) -> int64 corrections (N, 3K, H, W)
+#: of channel c's logits, means and log-scales on the grid 2**-OUTPUT_FRACTION_BITS.
+ExactRefiner = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 @dataclass
 class ExactParams:
     """Integer head outputs of one pass, each on the grid 2**-OUTPUT_FRACTION_BITS:
     ``logits``, ``means``, ``log_scales`` (N, 3, K, H, W) and ``coupling`` pre-activations
-    (N, 3, H, W), as int64."""
+    (N, 3, H, W), as int64. Generation 2: the head's ``hidden`` activations and the channel
+    network ``refiner`` that corrects G's and B's mixtures once R (and G) are known (applied by
+    :func:`.exact_cdf.channel_params`)."""
 
     logits: torch.Tensor
     means: torch.Tensor
     log_scales: torch.Tensor
     coupling: torch.Tensor
+    hidden: torch.Tensor | None = None
+    refiner: ExactRefiner | None = None
 
     def crop(self, height: int, width: int) -> ExactParams:
-        return ExactParams(*(t[..., :height, :width] for t in
-                             (self.logits, self.means, self.log_scales, self.coupling)))
+        def cut(t: torch.Tensor) -> torch.Tensor:
+            return t[..., :height, :width]
+
+        return ExactParams(cut(self.logits), cut(self.means), cut(self.log_scales), cut(self.coupling),
+                           None if self.hidden is None else cut(self.hidden), self.refiner)
 
     def as_float(self) -> MixtureParams:
         """The same parameters in real units, float32 (for the encoder's rate estimates and
         adaptation fit; the coder itself never uses them)."""
         unit = 2.0**-OUTPUT_FRACTION_BITS
+        refiner = None
+        if self.refiner is not None:
+            exact_refiner = self.refiner
+
+            def refiner(c: int, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+                return exact_refiner(c, hidden, residual).float() * unit
+
         return MixtureParams(
             self.logits.float() * unit,
             self.means.float() * unit,
             self.log_scales.float() * unit,
             torch.tanh(self.coupling.float() * unit),
+            self.hidden,
+            refiner,
         )
 
 
@@ -195,12 +218,35 @@ class ExactResidualModel:
             make(conv, np.full(conv.in_channels, 1 / RESIDUAL_DIVISOR), np.full(conv.in_channels, 255))
             for conv in model.context_convs()
         ]
-        cc = cfg.context_channels
+        cc, gc = cfg.context_channels, cfg.context_net_channels
         self.heads = []
         for s, (first, second, last) in enumerate(model.head_convs()):
-            extra = cc if s else 0  # pass 0 has no context
+            extra = (cc if s else 0) + gc  # pass 0 has no per-pass context
             first_int = make(first, np.r_[feat_scales, np.full(extra, act)], np.r_[feat_bounds, np.full(extra, act_bound)])
             self.heads.append([first_int, hidden(second), hidden(last, to_output=True)])
+        self.generation = model.generation
+        self.feature_channels = len(feat_scales)
+        if gc:
+            # Generation 2's context network: its x~ term once per image, then per pass a
+            # convolution of the known residuals whose bias holds the pass embedding.
+            self.ctx_feat = make(model.ctx_feat, feat_scales, feat_bounds)
+            known = model.ctx_known.in_channels
+            self.ctx_known = []
+            for s in range(self.steps):
+                conv = copy.deepcopy(model.ctx_known)
+                assert conv.bias is not None
+                with torch.no_grad():
+                    conv.bias += model.pass_embedding[s]
+                self.ctx_known.append(make(conv, np.full(known, 1 / RESIDUAL_DIVISOR), np.full(known, 255)))
+            self.ctx_blocks = [(hidden(b.conv1), hidden(b.conv2)) for b in model.context_blocks()]
+        if cfg.channel_net_channels:
+            hc = cfg.head_channels
+            self.channel_nets = [
+                (make(first, np.r_[np.full(hc, act), np.full(c, 1 / RESIDUAL_DIVISOR)],
+                      np.r_[np.full(hc, act_bound), np.full(c, 255)]),
+                 hidden(last, to_output=True))
+                for c, (first, last) in zip((1, 2), model.channel_net_convs())
+            ]
 
     @staticmethod
     def _block(pair, a: torch.Tensor, bound: float) -> torch.Tensor:
@@ -219,7 +265,10 @@ class ExactResidualModel:
         for pair in self.trunk:
             quarter = self._block(pair, quarter, bound)
         if self.steps == 16:
-            return torch.cat([leaky(quarter), F.pixel_unshuffle(centred, 4)], 1)
+            features = torch.cat([leaky(quarter), F.pixel_unshuffle(centred, 4)], 1)
+            if self.config.context_net_channels:
+                return torch.cat([features, self.ctx_feat(features)], 1)
+            return features
         half = (half + F.pixel_shuffle(self.up(quarter), 2)).clamp_(-bound, bound)
         for pair in self.half_blocks:
             half = self._block(pair, half, bound)
@@ -230,12 +279,38 @@ class ExactResidualModel:
         of earlier passes from ``residual`` (N, 3, H, W)."""
         if self.steps == 1:
             return self._split(F.pixel_shuffle(self.head(features), 2))
-        inputs = [features]
+        fc = self.feature_channels
+        inputs = [features[:, :fc]]
         if step:
             known = torch.cat([pass_lattice(residual, s, self.steps) for s in range(step)], 1)
             inputs.append(leaky(self.context[step - 1](known.to(self.fmt.dtype))))
+        if self.config.context_net_channels:
+            inputs.append(self._context_net(features[:, fc:], step, residual))
         first, second, last = self.heads[step]
-        return self._split(last(leaky(second(leaky(first(torch.cat(inputs, 1)))))))
+        hidden = leaky(second(leaky(first(torch.cat(inputs, 1)))))
+        params = self._split(last(hidden))
+        if self.config.channel_net_channels:
+            params.hidden, params.refiner = hidden, self.refine_channel
+        return params
+
+    def _context_net(self, feat_term: torch.Tensor, step: int, residual: torch.Tensor) -> torch.Tensor:
+        bound = float(2**self.fmt.act_bits)
+        b = 4
+        n, _, h, w = residual.shape
+        lattices = [pass_lattice(residual, s, self.steps) for s in range(step)]
+        zeros = residual.new_zeros(n, 3 * (self.steps - step), h // b, w // b)
+        known = torch.cat([*lattices, zeros], 1).to(self.fmt.dtype)
+        x = leaky((feat_term + self.ctx_known[step](known)).clamp_(-bound, bound))
+        for pair in self.ctx_blocks:
+            x = self._block(pair, x, bound)
+        return leaky(x)
+
+    def refine_channel(self, c: int, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """Integer corrections of channel ``c``'s mixtures from the head's ``hidden`` activations
+        and the residuals (integers) of channels < ``c`` of the same subpixels."""
+        first, last = self.channel_nets[c - 1]
+        x = torch.cat([hidden, residual[:, :c].to(self.fmt.dtype)], 1)
+        return last(leaky(first(x))).to(torch.int64)
 
     def _split(self, out: torch.Tensor) -> ExactParams:
         n, _, h, w = out.shape

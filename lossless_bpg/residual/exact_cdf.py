@@ -26,10 +26,13 @@ import torch
 
 from .coder import CDF_TOTAL, as_uint16_in_int16
 from .exact import OUTPUT_FRACTION_BITS, ExactParams
+from .model import LOG_SCALE_MAX, LOG_SCALE_MIN
 
 TABLES_PATH = Path(__file__).with_name("exact_tables.npz")
 #: Parameter grid: 2**-P real units per integer step.
 P = OUTPUT_FRACTION_BITS
+#: The model's log-scale bounds on that grid.
+LOG_SCALE_MIN_UNITS, LOG_SCALE_MAX_UNITS = int(LOG_SCALE_MIN * (1 << P)), int(LOG_SCALE_MAX * (1 << P))
 #: Means are carried on the finer grid 2**-MEAN_BITS once the coupling is added.
 MEAN_BITS = 14
 #: exp(-log_scale) table: log-scales in [LOG_SCALE_LO, LOG_SCALE_HI] (after adaptation), values
@@ -120,6 +123,21 @@ def coupled_means(params: ExactParams, c: int, residual: torch.Tensor) -> torch.
     else:
         return means
     return means + (shift << (MEAN_BITS - TANH_BITS)).unsqueeze(1)
+
+
+def channel_params(params: ExactParams, c: int, residual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits, means, log_scales) of channel ``c``, each (N, K, H, W) int64: logits and
+    log-scales on the grid 2**-P, means on 2**-MEAN_BITS after the coupling, and for generation
+    2 models corrected by the channel network from the known residuals (N, 3, H, W) of the
+    earlier channels."""
+    logits, means, log_scales = params.logits[:, c], coupled_means(params, c, residual), params.log_scales[:, c]
+    if c and params.refiner is not None and params.hidden is not None:
+        k = logits.shape[1]
+        delta = params.refiner(c, params.hidden, residual)
+        logits = logits + delta[:, :k]
+        means = means + (delta[:, k : 2 * k] << (MEAN_BITS - P))
+        log_scales = (log_scales + delta[:, 2 * k :]).clamp(LOG_SCALE_MIN_UNITS, LOG_SCALE_MAX_UNITS)
+    return logits, means, log_scales
 
 
 @dataclass(frozen=True)

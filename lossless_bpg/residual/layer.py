@@ -12,7 +12,7 @@ import torch
 from ..container import MAX_HALF_WIDTH
 from . import adaptation, coder
 from .exact import ExactParams, ExactResidualModel
-from .exact_cdf import Mixtures, coupled_means, escape_cdf, window_cdf
+from .exact_cdf import Mixtures, channel_params, escape_cdf, window_cdf
 from .mixture import bits, log_prob
 from .model import ResidualModel, pad_to_multiple, pass_extent, pass_lattice
 
@@ -74,9 +74,8 @@ class _Passes:
 
 
 def _mixtures(params: ExactParams, c: int, target: torch.Tensor, adapt: tuple[int, ...]) -> Mixtures:
-    logits, means, log_scales = adaptation.apply_exact(
-        _flat(params.logits[:, c]), _flat(coupled_means(params, c, target)), _flat(params.log_scales[:, c]), adapt
-    )
+    logits, means, log_scales = (_flat(t) for t in channel_params(params, c, target))
+    logits, means, log_scales = adaptation.apply_exact(logits, means, log_scales, adapt)
     return Mixtures.build(logits, means, log_scales)
 
 

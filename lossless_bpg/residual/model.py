@@ -11,6 +11,7 @@ at quarter resolution compute features once per image. Then either
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
@@ -50,17 +51,27 @@ class ResBlock(nn.Module):
         return x + self.conv2(F.leaky_relu(self.conv1(x), 0.2))
 
 
+#: A channel network: (channel c in 1..2, the pass head's hidden features (N, hc, H, W), the
+#: residuals (N, 3, H, W) of which channels < c are read) -> (N, 3K, H, W) corrections of
+#: channel c's logits, means and log-scales.
+ChannelRefiner = Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 @dataclass
 class MixtureParams:
     """Per-subpixel mixture parameters, each (N, 3, K, H, W) except ``coupling`` (N, 3, H, W).
 
     ``coupling`` holds (alpha, beta, gamma): mean_G += alpha*r_R, mean_B += beta*r_R + gamma*r_G.
+    Generation 2 models also give ``hidden`` features and a ``refiner`` (see
+    :data:`ChannelRefiner`) that :meth:`channel` applies once the earlier channels are known.
     """
 
     logits: torch.Tensor
     means: torch.Tensor
     log_scales: torch.Tensor
     coupling: torch.Tensor
+    hidden: torch.Tensor | None = None
+    refiner: ChannelRefiner | None = None
 
     def crop(self, height: int, width: int) -> MixtureParams:
         return MixtureParams(
@@ -68,6 +79,8 @@ class MixtureParams:
             self.means[..., :height, :width],
             self.log_scales[..., :height, :width],
             self.coupling[..., :height, :width],
+            None if self.hidden is None else self.hidden[..., :height, :width],
+            self.refiner,
         )
 
     def channel(
@@ -86,7 +99,15 @@ class MixtureParams:
             assert residual is not None
             shift = self.coupling[:, 1] * residual[:, 0] + self.coupling[:, 2] * residual[:, 1]
             means = means + shift.unsqueeze(1)
-        return self.logits[:, c], means, self.log_scales[:, c]
+        logits, log_scales = self.logits[:, c], self.log_scales[:, c]
+        if c and self.refiner is not None and self.hidden is not None:
+            assert residual is not None
+            k = logits.shape[1]
+            delta = self.refiner(c, self.hidden, residual)
+            logits = logits + delta[:, :k]
+            means = means + delta[:, k : 2 * k]
+            log_scales = (log_scales + delta[:, 2 * k :]).clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
+        return logits, means, log_scales
 
 
 def split_params(out: torch.Tensor, mixtures: int) -> MixtureParams:
@@ -134,6 +155,11 @@ class ResidualModel(nn.Module):
     head: nn.Conv2d
     context: nn.ModuleList
     heads: nn.ModuleList
+    ctx_feat: nn.Conv2d
+    ctx_known: nn.Conv2d
+    pass_embedding: nn.Parameter
+    ctx_blocks: nn.Sequential
+    channel_nets: nn.ModuleList
 
     def __init__(self, config: ResidualModelConfig) -> None:
         super().__init__()
@@ -157,10 +183,12 @@ class ResidualModel(nn.Module):
             self.context = nn.ModuleList(
                 [nn.Conv2d(3 * s, cc, 3, padding=1) for s in range(1, config.context_steps)]
             )
+            gc = config.context_net_channels
+            self.feature_channels = fc
             self.heads = nn.ModuleList(
                 [
                     nn.Sequential(
-                        nn.Conv2d(fc + (cc if s else 0), hc, 1),
+                        nn.Conv2d(fc + (cc if s else 0) + gc, hc, 1),
                         nn.LeakyReLU(0.2),
                         nn.Conv2d(hc, hc, 1),
                         nn.LeakyReLU(0.2),
@@ -169,6 +197,28 @@ class ResidualModel(nn.Module):
                     for s in range(config.context_steps)
                 ]
             )
+            if gc:
+                # Generation 2: one context network for every pass over the x~ features and
+                # the residuals of all earlier passes (the 16 lattices, zero where not known
+                # yet), told which pass it serves by a learned embedding.
+                self.ctx_feat = nn.Conv2d(fc, gc, 3, padding=1)
+                self.ctx_known = nn.Conv2d(3 * config.context_steps, gc, 3, padding=1)
+                self.pass_embedding = nn.Parameter(torch.zeros(config.context_steps, gc))
+                self.ctx_blocks = nn.Sequential(*[ResBlock(gc) for _ in range(config.context_net_blocks)])
+                with torch.no_grad():  # the heads start by ignoring it (function-preserving growth)
+                    for first, _, _ in self.head_convs():
+                        first.weight[:, -gc:] = 0.0
+            if config.channel_net_channels:
+                kc, k = config.channel_net_channels, config.mixtures
+                self.channel_nets = nn.ModuleList(
+                    [nn.Sequential(nn.Conv2d(hc + c, kc, 1), nn.LeakyReLU(0.2), nn.Conv2d(kc, 3 * k, 1))
+                     for c in (1, 2)]
+                )
+                with torch.no_grad():  # no correction at first
+                    for net in self.channel_nets:
+                        last = cast(nn.Conv2d, cast(nn.Sequential, net)[2])
+                        last.weight.zero_()
+                        _bias(last).zero_()
 
     @property
     def steps(self) -> int:
@@ -183,8 +233,27 @@ class ResidualModel(nn.Module):
         return [(cast(nn.Conv2d, h[0]), cast(nn.Conv2d, h[2]), cast(nn.Conv2d, h[4]))
                 for h in (cast(nn.Sequential, head) for head in self.heads)]
 
+    @property
+    def generation(self) -> int:
+        return self.config.generation
+
+    def channel_net_convs(self) -> list[tuple[nn.Conv2d, nn.Conv2d]]:
+        """First and last convolution of the G and B channel networks (generation 2)."""
+        return [(cast(nn.Conv2d, n[0]), cast(nn.Conv2d, n[2]))
+                for n in (cast(nn.Sequential, net) for net in self.channel_nets)]
+
+    def context_blocks(self) -> list[ResBlock]:
+        return [cast(ResBlock, b) for b in self.ctx_blocks]
+
     def features(self, recon: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """Features of the reconstruction at the heads' resolution (computed once per image)."""
+        """Features of the reconstruction at the heads' resolution (computed once per image;
+        generation 2 appends the context network's x~ term, also the same for every pass)."""
+        f = self._features(recon, q)
+        if self.config.context_net_channels:
+            return torch.cat([f, self.ctx_feat(f)], 1)
+        return f
+
+    def _features(self, recon: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         n, _, h, w = recon.shape
         normed = recon / 127.5 - 1.0
         x = F.pixel_unshuffle(normed, 2)
@@ -201,18 +270,75 @@ class ResidualModel(nn.Module):
         from ``residual`` (N, 3, H, W), so the decoder may leave later ones at zero."""
         if self.steps == 1:
             return split_params(F.pixel_shuffle(self.head(features), 2), self.config.mixtures)
+        if self.generation == 2:
+            return self._pass_params_v2(features, step, residual)
         inputs = [features]
         if step:
             known = torch.cat([pass_lattice(residual, s, self.steps) for s in range(step)], 1)
             inputs.append(F.leaky_relu(self.context[step - 1](known / 16.0), 0.2))
         return split_params(self.heads[step](torch.cat(inputs, 1)), self.config.mixtures)
 
+    def known_lattices(self, residual: torch.Tensor, step: int) -> torch.Tensor:
+        """The residuals of passes < ``step`` as 3 channels per pass (in coding order) at 1/4
+        resolution, zero for the passes not decoded yet: (N, 48, H/4, W/4)."""
+        b = BLOCK[self.steps]
+        lattices = [pass_lattice(residual, s, self.steps) for s in range(step)]
+        zeros = residual.new_zeros(residual.shape[0], 3 * (self.steps - step), residual.shape[-2] // b,
+                                   residual.shape[-1] // b)
+        return torch.cat([*lattices, zeros], 1)
+
+    def _context_net(self, feat_term: torch.Tensor, known: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        x = F.leaky_relu(feat_term + self.ctx_known(known / 16.0) + embedding, 0.2)
+        return F.leaky_relu(self.ctx_blocks(x), 0.2)
+
+    def _pass_params_v2(
+        self, features: torch.Tensor, step: int, residual: torch.Tensor, context: torch.Tensor | None = None
+    ) -> MixtureParams:
+        fc = self.feature_channels
+        f, feat_term = features[:, :fc], features[:, fc:]
+        inputs = [f]
+        if step:
+            known = torch.cat([pass_lattice(residual, s, self.steps) for s in range(step)], 1)
+            inputs.append(F.leaky_relu(self.context[step - 1](known / 16.0), 0.2))
+        if self.config.context_net_channels:
+            if context is None:
+                embedding = self.pass_embedding[step].view(1, -1, 1, 1)
+                context = self._context_net(feat_term, self.known_lattices(residual, step), embedding)
+            inputs.append(context)
+        head = cast(nn.Sequential, self.heads[step])
+        hidden = head[3](head[2](head[1](head[0](torch.cat(inputs, 1)))))
+        params = split_params(head[4](hidden), self.config.mixtures)
+        if self.config.channel_net_channels:
+            params.hidden, params.refiner = hidden, self.refine_channel
+        return params
+
+    def refine_channel(self, c: int, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """Corrections of channel ``c``'s mixtures (see :data:`ChannelRefiner`)."""
+        return self.channel_nets[c - 1](torch.cat([hidden, residual[:, :c] / 16.0], 1))
+
     def forward(self, recon: torch.Tensor, q: torch.Tensor, residual: torch.Tensor) -> list[MixtureParams]:
         """Parameters of every pass, teacher-forced with the true ``residual`` (training)."""
         features = self.features(recon, q)
+        if self.generation == 2:
+            return self._all_passes_v2(features, residual)
         if self.steps > 1 and features.is_cuda:
             return self._all_passes_at_once(features, residual)
         return [self.pass_params(features, s, residual) for s in range(self.steps)]
+
+    def _all_passes_v2(self, features: torch.Tensor, residual: torch.Tensor) -> list[MixtureParams]:
+        """:meth:`pass_params` of every pass, the shared context network run once over all
+        passes (stacked along the batch)."""
+        if not self.config.context_net_channels:
+            return [self._pass_params_v2(features, s, residual) for s in range(self.steps)]
+        n, steps = residual.shape[0], self.steps
+        lattices = torch.stack([pass_lattice(residual, s, steps) for s in range(steps)], 1)  # N,S,3,h,w
+        mask = torch.ones(steps, steps, device=residual.device).tril(-1)  # pass p knows s < p
+        known = (mask.view(1, steps, steps, 1, 1, 1) * lattices.unsqueeze(1)).flatten(2, 3).flatten(0, 1)
+        feat_term = features[:, self.feature_channels:]
+        feat_term = feat_term.unsqueeze(1).expand(n, steps, *feat_term.shape[1:]).flatten(0, 1)
+        embedding = self.pass_embedding.repeat(n, 1).view(n * steps, -1, 1, 1)
+        context = self._context_net(feat_term, known, embedding).view(n, steps, -1, *known.shape[-2:])
+        return [self._pass_params_v2(features, s, residual, context[:, s]) for s in range(steps)]
 
     def _all_passes_at_once(self, features: torch.Tensor, residual: torch.Tensor) -> list[MixtureParams]:
         """:meth:`pass_params` of every pass, with every layer of all passes run as one
@@ -244,6 +370,31 @@ class ResidualModel(nn.Module):
         convs = self.context_convs()
         weights = [F.pad(c.weight, (0, 0, 0, 0, 0, 3 * self.steps - c.in_channels)) for c in convs]
         return torch.cat(weights), torch.cat([_bias(c) for c in convs])
+
+
+def grow_state_dict(model: nn.Module, source: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int]:
+    """``model``'s state with every tensor of ``source`` copied in (a smaller model's: a
+    generation 1 model into generation 2). A tensor of the same name and shape is taken whole;
+    one that is smaller in some dimensions fills the leading part of the model's tensor, the
+    rest set to zero: a head's first convolution grown to read the context network keeps its
+    weights for the old inputs and gives the new ones weight zero, so the grown model computes
+    what the source computed (function-preserving growth). Returns (state, tensors taken)."""
+    own = model.state_dict()
+    taken = 0
+    for name, value in source.items():
+        if name not in own:
+            continue
+        target = own[name]
+        if target.shape == value.shape:
+            own[name] = value.to(target.dtype).clone()
+        elif target.dim() == value.dim() and all(t >= v for t, v in zip(target.shape, value.shape)):
+            grown = torch.zeros_like(target)
+            grown[tuple(slice(0, v) for v in value.shape)] = value
+            own[name] = grown
+        else:
+            continue
+        taken += 1
+    return own, taken
 
 
 def pad_to_multiple(t: torch.Tensor, multiple: int = 4) -> torch.Tensor:

@@ -11,7 +11,7 @@ import torch
 from tqdm import tqdm
 
 from ..residual.layer import residual_bits
-from ..residual.model import ResidualModel
+from ..residual.model import ResidualModel, grow_state_dict
 from .config import TrainConfig
 from .data import PackedData, read_pack
 
@@ -71,10 +71,9 @@ def train(
     model = ResidualModel(cfg.model).to(dev)
     if init_from is not None and not checkpoint.exists():
         source = torch.load(init_from, map_location="cpu", weights_only=True)
-        own = model.state_dict()
-        matched = {k: v for k, v in source.items() if k in own and own[k].shape == v.shape}
-        model.load_state_dict(matched, strict=False)
-        log(f"initialised {len(matched)}/{len(own)} tensors from {init_from}")
+        grown, taken = grow_state_dict(model, {k: v.to(dev) for k, v in source.items()})
+        model.load_state_dict(grown)
+        log(f"initialised {taken}/{len(grown)} tensors from {init_from} (smaller ones grown, zero-padded)")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     step, elapsed = 0, 0.0

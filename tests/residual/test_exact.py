@@ -8,7 +8,8 @@ import torch
 
 from lossless_bpg.residual.config import ResidualModelConfig
 from lossless_bpg.residual.exact import FLOAT32, ExactResidualModel, IntConv
-from lossless_bpg.residual.model import ResidualModel, pad_to_multiple
+from lossless_bpg.residual.exact_cdf import channel_params
+from lossless_bpg.residual.model import ResidualModel, pad_to_multiple, pass_lattice
 
 
 def _inputs(rng, h=40, w=56):
@@ -35,9 +36,14 @@ def _in_float64(model: ExactResidualModel) -> ExactResidualModel:
 
 def _outputs(model, recon, residual, q=30):
     features = model.features(recon, q)
-    return [features] + [
-        t for s in range(model.steps) for t in vars(model.pass_params(features, s, residual)).values()
-    ]
+    out = [features]
+    for s in range(model.steps):
+        params = model.pass_params(features, s, residual)
+        out += [t for t in vars(params).values() if isinstance(t, torch.Tensor)]
+        if params.refiner is not None:  # generation 2: G's and B's channel networks too
+            target = pass_lattice(residual, s, model.steps)
+            out += [t for c in (1, 2) for t in channel_params(params, c, target)]
+    return out
 
 
 def test_float32_arithmetic_is_exact(model, rng):
@@ -85,11 +91,15 @@ def test_outputs_do_not_depend_on_the_convolution_implementation(model, rng):
     assert all(torch.equal(x, y) for x, y in zip(a, b))
 
 
-def test_exact_even_for_extreme_weights_and_inputs(rng):
+GENERATION_2 = {"context_net_channels": 16, "context_net_blocks": 1, "channel_net_channels": 8}
+
+
+@pytest.mark.parametrize("extra", [{}, GENERATION_2], ids=["generation1", "generation2"])
+def test_exact_even_for_extreme_weights_and_inputs(rng, extra):
     """Huge weights saturate every activation clamp and extreme inputs maximise every sum: the
     bound that sizes the integer grids must still hold (float32 == float64, bit for bit)."""
     torch.manual_seed(1)
-    net = ResidualModel(ResidualModelConfig(context_steps=16, half_blocks=0)).eval()
+    net = ResidualModel(ResidualModelConfig(context_steps=16, half_blocks=0, **extra)).eval()
     with torch.no_grad():
         for p in net.parameters():
             p.mul_(50.0)
