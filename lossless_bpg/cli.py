@@ -350,6 +350,10 @@ def _run_interruptibly(func: Callable[[argparse.Namespace], int], args: argparse
 
         interrupt_engines()  # worker processes or Ray tasks stopped, their temporaries removed
         remove_pending_temporaries()
+        if "multiprocessing.util" in sys.modules:
+            # What a normal exit runs first (os._exit skips it): a stopped pool's semaphores
+            # are released here, not reported as leaked by multiprocessing's resource tracker.
+            sys.modules["multiprocessing.util"]._run_finalizers(0)
         _error("interrupted; no partial output was left")
         sys.stdout.flush()
         sys.stderr.flush()

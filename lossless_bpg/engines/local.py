@@ -120,4 +120,5 @@ class LocalEngine(Engine):
             return
         for process in list((getattr(pool, "_processes", None) or {}).values()):
             process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # Dead workers are noticed at once; waiting lets the pool close its queues.
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -130,8 +130,10 @@ class RayEngine(Engine):
                 pass
 
     def _stop_workers(self) -> None:
-        self._cancel()
-        self.close()
+        if self._started_ray:
+            self.close()  # a local Ray stopped whole takes its tasks with it
+        else:
+            self._cancel()
 
     def close(self) -> None:
         if self._started_ray:
