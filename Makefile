@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --upgrade pip
 	# The local CPU wheel; never let a dependency pull a CUDA build.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -r requirements.lock -e '.[test]'
+	$(BIN)/pip install --quiet -r requirements.lock -e '.[test,ray]'
 	# Build the arithmetic coder's native code into the venv now; runs only ever load it.
 	$(BIN)/python -c "from lossless_bpg.residual.coder import warm_up; warm_up()"
 	touch $@
