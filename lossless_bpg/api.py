@@ -22,7 +22,7 @@ from .errors import UnsupportedImageError
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .container import Header
+    from .container import AnyHeader
     from .residual import LoadedModel
 
 #: What :func:`compress` takes: an (H, W, 3) or (H, W) uint8 array, or a PIL image.
@@ -189,7 +189,7 @@ def decompress(data: BytesLike, *, model: str | None = None) -> np.ndarray:
     return decode(data, model=model)[0]
 
 
-def decode(data: BytesLike, *, model: str | None = None) -> tuple[np.ndarray, Header]:
+def decode(data: BytesLike, *, model: str | None = None) -> tuple[np.ndarray, AnyHeader]:
     """:func:`decompress`, also returning the file's parsed header."""
     from .codec import decompress as _decompress
     from .container import unpack
@@ -204,9 +204,12 @@ def decode(data: BytesLike, *, model: str | None = None) -> tuple[np.ndarray, He
     return image, header
 
 
-def read_header(data: BytesLike) -> Header:
+def read_header(data: BytesLike) -> AnyHeader:
     """Parse and check the container of an ``.lbpg`` file (no decoding): its size
-    (``width``, ``height``), ``greyscale``, Q, model id. Raises FormatError / VersionError."""
+    (``width``, ``height``), ``greyscale``, model id, and Q (a whole-image file's
+    :class:`~lossless_bpg.container.Header`) or tile size (a tiled file's
+    :class:`~lossless_bpg.container.TiledHeader`, whose tiles each have their own Q). Raises
+    FormatError / VersionError."""
     from .container import unpack
 
     return unpack(bytes(data)).header

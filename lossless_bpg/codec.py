@@ -1,17 +1,33 @@
-"""compress / decompress: lossy layer + residual layer + container, with Q chosen per image."""
+"""compress / decompress: lossy layer + residual layer + container, with Q chosen per image
+(or per tile: an image larger than the tile size is coded as independent tiles)."""
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .container import Header, LbpgFile, pack, pixel_checksum, unpack
+from .container import (
+    AnyHeader,
+    Header,
+    LbpgFile,
+    PixelChecksum,
+    Tile,
+    TiledFile,
+    TiledHeader,
+    pack,
+    pack_tiled,
+    pixel_checksum,
+    tile_grid,
+    unpack,
+)
 from .errors import (
     ChecksumError,
     FormatError,
@@ -60,6 +76,15 @@ SAMPLE_TILE = 64
 ENCODE_BYTES_PER_PIXEL = 500
 DECODE_BYTES_PER_PIXEL = 320
 BASE_BYTES = 450 << 20
+#: What a tiled image keeps whole besides the tiles in flight, per pixel of the image: to
+#: compress, the coded tiles (at most about 3 bytes per pixel, for noise); to decompress, the
+#: parsed tiles' bytes and one band of rows (or the whole output, 3 bytes, when it is returned).
+TILED_ENCODE_BYTES_PER_PIXEL = 3
+TILED_DECODE_BYTES_PER_PIXEL = 6
+
+#: Nominal tile side: an image with a longer side is coded as tiles of about this side (see
+#: container.tile_grid); one of 1024x1024 pixels codes in about 1 GB.
+DEFAULT_TILE_SIZE = 1024
 
 
 def _available_memory() -> int | None:
@@ -111,16 +136,20 @@ def use_one_malloc_arena() -> None:
         pass
 
 
-def check_memory(height: int, width: int, bytes_per_pixel: int, what: str) -> None:
-    """Refuse, before any work, an image whose coding would need more memory than is available:
-    the whole image is coded at once (there is no tiling yet), and running out of memory
-    midway would end in a crash instead of a message."""
+def check_memory(
+    pixels: int, bytes_per_pixel: int, what: str, image_bytes: int = 0, size: tuple[int, int] | None = None
+) -> None:
+    """Refuse, before any work, an image whose coding would need more memory than is
+    available (running out midway would end in a crash instead of a message): ``pixels`` coded
+    at once (the whole image, or the tiles in flight) at ``bytes_per_pixel``, plus
+    ``image_bytes`` for what a tiled image keeps whole (its pixels and coded bytes)."""
     available = _available_memory()
-    needed = BASE_BYTES + bytes_per_pixel * height * width
+    needed = BASE_BYTES + bytes_per_pixel * pixels + image_bytes
     if available is not None and needed > available:
+        what_size = f"a {size[1]}x{size[0]} image" if size else f"a {pixels}-pixel image"
         raise ImageTooLargeError(
-            f"a {width}x{height} image needs about {needed / 2**30:.1f} GB of memory to {what}; this "
-            f"machine has {available / 2**30:.1f} GB available (lossless_bpg codes whole images, without tiling)"
+            f"{what_size} needs about {needed / 2**30:.1f} GB of memory to {what}; this machine has "
+            f"{available / 2**30:.1f} GB available (a smaller --tile-size or fewer tile workers need less)"
         )
 
 
@@ -132,8 +161,10 @@ class CompressionResult:
     residual_bytes: int
     header_bytes: int
     #: Estimated total bits for every Q the search tried (of the search's sample, for a large
-    #: image).
+    #: image; empty where each tile searched its own).
     q_trials: dict[int, float] = field(default_factory=dict)
+    #: The Q of every tile, in the grid's order (one for a whole image); ``q`` is the commonest.
+    tile_qs: tuple[int, ...] = ()
 
     def bits_per_subpixel(self, height: int, width: int) -> float:
         return 8.0 * len(self.data) / (height * width * 3)
@@ -213,6 +244,82 @@ def search_sample(image: np.ndarray) -> np.ndarray | None:
     ))
 
 
+def _whole_image_file(
+    image: np.ndarray, model: LoadedModel, lossy: LossyCodec, trial: QTrial, greyscale: bool
+) -> LbpgFile:
+    """The whole-image (version 3) file of ``image`` with the lossy layer of ``trial``."""
+    streams = encode_residual(model.exact, image, trial.recon, trial.q, fit_samples=trial.residual.fit_samples)
+    header = Header(
+        backend_id=lossy.backend_id,
+        q=trial.q,
+        model_id=model.model_id,
+        height=image.shape[0],
+        width=image.shape[1],
+        greyscale=greyscale,
+        residual_ranges=streams.ranges,
+        checksum=pixel_checksum(image),
+    )
+    return LbpgFile(header, trial.lossy_payload, streams.streams, streams.escapes, streams.adaptations,
+                    streams.half_widths)
+
+
+def _code_image(
+    image: np.ndarray,
+    model: LoadedModel,
+    lossy: LossyCodec,
+    q: int | None,
+    effort: int,
+    greyscale: bool,
+    progress: Callable[[int, float], None] | None = None,
+) -> tuple[LbpgFile, dict[int, float]]:
+    """Code one image (or tile) whole: at ``q``, or at the Q that ``effort``'s search finds on it."""
+    if q is None:
+        trial, q_trials = choose_q(image, lossy, model, progress=progress, effort=effort)
+    else:
+        trial, q_trials = try_q(image, q, lossy, model), {}
+    release_freed_memory()
+    return _whole_image_file(image, model, lossy, trial, greyscale), q_trials
+
+
+def _q_of_sample(
+    image: np.ndarray,
+    lossy: LossyCodec,
+    model: LoadedModel,
+    quality: int | None,
+    effort: int,
+    progress: Callable[[int, float], None] | None,
+) -> tuple[int | None, dict[int, float]]:
+    """(``quality``, {}) unless effort 2 searches Q on a sample of this large image: then the Q
+    found and the estimated bits of every Q tried."""
+    if quality is not None or effort != 2:
+        return quality, {}
+    sample = search_sample(image)
+    if sample is None:
+        return None, {}
+    trial, q_trials = choose_q(sample, lossy, model, progress=progress, effort=effort)
+    del sample  # only its Q is needed
+    q = trial.q
+    del trial
+    release_freed_memory()
+    return q, q_trials
+
+
+def _layer_bytes(f: LbpgFile) -> tuple[int, int]:
+    """(lossy layer, residual layer) bytes of one whole-image file."""
+    return len(f.lossy), sum(map(len, f.residual_streams)) + sum(map(len, f.escape_streams))
+
+
+def _torch_threads_for(workers: int) -> Callable[[], None]:
+    """With several tile workers, each runs its model on one thread (their threads would
+    otherwise contend for the same cores); returns the function that restores the setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    if workers > 1:
+        torch.set_num_threads(1)
+    return lambda: torch.set_num_threads(before)
+
+
 def compress(
     image: np.ndarray,
     model: LoadedModel,
@@ -221,71 +328,107 @@ def compress(
     greyscale: bool = False,
     progress: Callable[[int, float], None] | None = None,
     effort: int = DEFAULT_EFFORT,
+    tile_size: int | None = DEFAULT_TILE_SIZE,
+    workers: int = 1,
+    tile_progress: Callable[[int, int], None] | None = None,
 ) -> CompressionResult:
     """Losslessly compress an (H, W, 3) uint8 RGB image.
 
-    ``quality`` forces the lossy layer's Q; otherwise Q is searched per image with ``effort``
-    1 (no search), 2 (on a sample of the image when it is large, see SAMPLE_PIXELS) or 3
-    (wider, always on the whole image; slower). ``greyscale``
-    records that the source had one channel (all three equal) so decode can give it back.
+    ``quality`` forces the lossy layer's Q; otherwise Q is searched with ``effort`` 1 (no
+    search), 2 (on a sample of the image when it is large, see SAMPLE_PIXELS) or 3 (wider,
+    always on the whole image or tile; slower). ``greyscale`` records that the source had one
+    channel (all three equal) so decode can give it back.
+
+    An image with a side longer than ``tile_size`` is coded in independent tiles of about that
+    side (a version-4 file), so memory is bounded by the tile; None codes every image whole.
+    Tiles are coded by ``workers`` threads (the file is the same for any number);
+    ``tile_progress(done, total)`` is called as tiles finish.
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("image must be (H, W, 3) uint8")
-    check_memory(image.shape[0], image.shape[1], ENCODE_BYTES_PER_PIXEL, "compress")
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    height, width = image.shape[:2]
     lossy = get_lossy_codec(backend)
-    sample = search_sample(image) if quality is None and effort == 2 else None
-    if sample is not None:
-        sample_trial, q_trials = choose_q(sample, lossy, model, progress=progress, effort=effort)
-        found_q = sample_trial.q
-        del sample, sample_trial  # only its Q is needed
-        release_freed_memory()
-        trial = try_q(image, found_q, lossy, model)
-    elif quality is None:
-        trial, q_trials = choose_q(image, lossy, model, progress=progress, effort=effort)
-    else:
+    if quality is not None:
         lossy.check_q(quality)
-        trial, q_trials = try_q(image, quality, lossy, model), {}
-    q, lossy_payload = trial.q, trial.lossy_payload
-    release_freed_memory()
-    streams = encode_residual(model.exact, image, trial.recon, q, fit_samples=trial.residual.fit_samples)
-    header = Header(
-        backend_id=lossy.backend_id,
-        q=q,
-        model_id=model.model_id,
-        height=image.shape[0],
-        width=image.shape[1],
-        greyscale=greyscale,
-        residual_ranges=streams.ranges,
-        checksum=pixel_checksum(image),
-    )
-    data = pack(LbpgFile(header, lossy_payload, streams.streams, streams.escapes, streams.adaptations,
-                         streams.half_widths))
-    residual_bytes = sum(map(len, streams.streams)) + sum(map(len, streams.escapes))
+    if tile_size is None or (height <= tile_size and width <= tile_size):
+        return _compress_whole(image, model, lossy, quality, greyscale, progress, effort)
+    grid = tile_grid(height, width, tile_size)
+    largest = max(t.height * t.width for t in grid)
+    check_memory(largest * workers, ENCODE_BYTES_PER_PIXEL, "compress", height * width * TILED_ENCODE_BYTES_PER_PIXEL,
+                 (height, width))
+    # a large image: one Q for every tile, searched on a sample of the whole image
+    q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress)
+
+    def code_tile(tile: Tile) -> LbpgFile:
+        return _code_image(np.ascontiguousarray(tile.of(image)), model, lossy, q, effort, greyscale)[0]
+
+    tiles: list[LbpgFile] = []
+    restore_threads = _torch_threads_for(workers)
+    try:
+        if workers == 1:
+            for tile in grid:
+                tiles.append(code_tile(tile))
+                if tile_progress:
+                    tile_progress(len(tiles), len(grid))
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                for f in pool.map(code_tile, grid):
+                    tiles.append(f)
+                    if tile_progress:
+                        tile_progress(len(tiles), len(grid))
+    finally:
+        restore_threads()
+    header = TiledHeader(lossy.backend_id, model.model_id, height, width, greyscale, tile_size, pixel_checksum(image))
+    data = pack_tiled(TiledFile(header, tuple(tiles)))
+    lossy_bytes, residual_bytes = (sum(x) for x in zip(*map(_layer_bytes, tiles)))
+    tile_qs = tuple(t.header.q for t in tiles)
     return CompressionResult(
         data=data,
-        q=q,
-        lossy_bytes=len(lossy_payload),
+        q=collections.Counter(tile_qs).most_common(1)[0][0],
+        lossy_bytes=lossy_bytes,
         residual_bytes=residual_bytes,
-        header_bytes=len(data) - len(lossy_payload) - residual_bytes,
+        header_bytes=len(data) - lossy_bytes - residual_bytes,
         q_trials=q_trials,
+        tile_qs=tile_qs,
     )
 
 
-def decompress(data: bytes, model: LoadedModel | None = None) -> tuple[np.ndarray, Header]:
-    """Decode an .lbpg file to its exact (H, W, 3) uint8 pixels; verify the stored checksum.
+def _compress_whole(
+    image: np.ndarray,
+    model: LoadedModel,
+    lossy: LossyCodec,
+    quality: int | None,
+    greyscale: bool,
+    progress: Callable[[int, float], None] | None,
+    effort: int,
+) -> CompressionResult:
+    """A whole-image (version 3) file: Q searched on the image, or on a sample of it when it
+    is large (effort 2), then the image coded once at that Q."""
+    height, width = image.shape[:2]
+    check_memory(height * width, ENCODE_BYTES_PER_PIXEL, "compress", 0, (height, width))
+    q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress)
+    if q_trials:
+        f, _ = _code_image(image, model, lossy, q, effort, greyscale)
+    else:
+        f, q_trials = _code_image(image, model, lossy, q, effort, greyscale, progress)
+    data = pack(f)
+    lossy_bytes, residual_bytes = _layer_bytes(f)
+    return CompressionResult(
+        data=data,
+        q=f.header.q,
+        lossy_bytes=lossy_bytes,
+        residual_bytes=residual_bytes,
+        header_bytes=len(data) - lossy_bytes - residual_bytes,
+        q_trials=q_trials,
+        tile_qs=(f.header.q,),
+    )
 
-    ``model`` defaults to the shipped model whose id the file records.
-    """
-    f = unpack(data)
+
+def _decode_whole(f: LbpgFile, model: LoadedModel) -> np.ndarray:
+    """The exact pixels of one whole-image file (or tile), checked against its checksum."""
     h = f.header
-    check_memory(h.height, h.width, DECODE_BYTES_PER_PIXEL, "decompress")
-    if model is None:
-        model = find_model_by_id(h.model_id)
-    elif model.model_id != h.model_id:
-        raise ModelMismatchError(
-            f"file was written with residual model {h.model_id.hex()}, but model "
-            f"{model.name!r} ({model.model_id_hex}) was given"
-        )
     lossy = get_lossy_codec(backend_name_from_id(h.backend_id))
     try:
         recon = lossy.decode(f.lossy, size=(h.height, h.width))
@@ -306,12 +449,133 @@ def decompress(data: bytes, model: LoadedModel | None = None) -> tuple[np.ndarra
     except Exception as exc:  # the arithmetic decoder fails in many ways on damaged input
         raise FormatError(f"residual layer does not decode: {exc}") from exc
     image = recon.astype(np.int16) + residual
+    del recon, residual
     if image.min() < 0 or image.max() > 255 or pixel_checksum(image.astype(np.uint8)) != h.checksum:
         raise ChecksumError(
             "decoded pixels do not match the checksum stored in the file: the file is damaged "
             "or was not written by this build's residual model; no output written"
         )
-    image = image.astype(np.uint8)
-    if h.greyscale and not (np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])):
+    return image.astype(np.uint8)
+
+
+def _check_greyscale(rows: np.ndarray) -> None:
+    if not (np.array_equal(rows[..., 0], rows[..., 1]) and np.array_equal(rows[..., 0], rows[..., 2])):
         raise FormatError("header says greyscale, but the decoded channels differ: the file is damaged")
+
+
+@dataclass
+class DecodedBands:
+    """A file being decoded: its header, and its pixels as bands of whole rows, top to bottom
+    (one band for a whole-image file, one per row of tiles for a tiled one). The file's
+    checksum is compared after the last band: a consumer must not keep its output unless the
+    iteration ended without an error."""
+
+    header: AnyHeader
+    bands: Iterator[np.ndarray]
+
+
+def decode_bands(
+    data: bytes,
+    model: LoadedModel | None = None,
+    workers: int = 1,
+    tile_progress: Callable[[int, int], None] | None = None,
+) -> DecodedBands:
+    """Start decoding an .lbpg file. The structure, the model and the memory needed are checked
+    here, before any pixel is decoded; the pixels come as the bands are iterated, so a tiled
+    image never needs to be whole in memory. ``model`` defaults to the shipped model whose id
+    the file records."""
+    f = unpack(data)
+    h = f.header
+    if model is None:
+        model = find_model_by_id(h.model_id)
+    elif model.model_id != h.model_id:
+        raise ModelMismatchError(
+            f"file was written with residual model {h.model_id.hex()}, but model "
+            f"{model.name!r} ({model.model_id_hex}) was given"
+        )
+    check_decode_memory(h, workers)
+    if isinstance(f, LbpgFile):
+        return DecodedBands(f.header, _whole_bands(f, model))
+    return DecodedBands(f.header, _tiled_bands(f, model, workers, tile_progress))
+
+
+def check_decode_memory(header: AnyHeader, workers: int = 1) -> None:
+    """Refuse a file whose decoding would need more memory than is available (see
+    check_memory), from its header alone."""
+    size = (header.height, header.width)
+    if isinstance(header, Header):
+        check_memory(header.height * header.width, DECODE_BYTES_PER_PIXEL, "decompress", 0, size)
+        return
+    largest = max(t.height * t.width for t in header.tiles)
+    check_memory(largest * workers, DECODE_BYTES_PER_PIXEL, "decompress",
+                 header.height * header.width * TILED_DECODE_BYTES_PER_PIXEL, size)
+
+
+def _whole_bands(f: LbpgFile, model: LoadedModel) -> Iterator[np.ndarray]:
+    image = _decode_whole(f, model)
+    if f.header.greyscale:
+        _check_greyscale(image)
+    yield image
+
+
+def _tiled_bands(
+    f: TiledFile, model: LoadedModel, workers: int, tile_progress: Callable[[int, int], None] | None
+) -> Iterator[np.ndarray]:
+    h = f.header
+    grid = h.tiles
+    checksum = PixelChecksum()
+    done = 0
+    restore_threads = _torch_threads_for(workers)
+    pool = ThreadPoolExecutor(workers) if workers > 1 else None
+    try:
+        i = 0
+        while i < len(grid):
+            row = [j for j in range(i, len(grid)) if grid[j].top == grid[i].top]
+            band = np.empty((grid[i].height, h.width, 3), np.uint8)
+            decoded = (pool.map(lambda j: _decode_whole(f.tiles[j], model), row) if pool
+                       else (_decode_whole(f.tiles[j], model) for j in row))
+            for j, pixels in zip(row, decoded):
+                band[:, grid[j].left : grid[j].right] = pixels
+                done += 1
+                if tile_progress:
+                    tile_progress(done, len(grid))
+            if h.greyscale:
+                _check_greyscale(band)
+            checksum.update(band)
+            i += len(row)
+            if i == len(grid) and checksum.digest() != h.checksum:
+                raise ChecksumError(
+                    "decoded pixels do not match the checksum stored in the file: the file is damaged; "
+                    "no output written"
+                )
+            yield band
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+        restore_threads()
+
+
+def decompress(
+    data: bytes, model: LoadedModel | None = None, workers: int = 1,
+    tile_progress: Callable[[int, int], None] | None = None,
+) -> tuple[np.ndarray, AnyHeader]:
+    """Decode an .lbpg file to its exact (H, W, 3) uint8 pixels; verify the stored checksum.
+
+    ``model`` defaults to the shipped model whose id the file records; ``workers`` threads
+    decode the tiles of a tiled file.
+    """
+    decoding = decode_bands(data, model, workers, tile_progress)
+    h = decoding.header
+    bands = iter(decoding.bands)
+    first = next(bands)
+    if first.shape[0] == h.height:
+        for _ in bands:  # runs the final checks
+            pass
+        return first, h
+    image = np.empty((h.height, h.width, 3), np.uint8)
+    image[: first.shape[0]] = first
+    top = first.shape[0]
+    for band in bands:
+        image[top : top + band.shape[0]] = band
+        top += band.shape[0]
     return image, h

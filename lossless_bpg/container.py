@@ -1,5 +1,7 @@
 """The .lbpg container: read and write, with every check a damaged file should fail.
 
+Two layouts: a whole-image file (version 3; version 2 is still read) and a tiled file
+(version 4) whose tiles are each a complete version-3 file of one rectangle of the image.
 The byte layout is documented in docs/format.md; keep the two in step.
 """
 
@@ -15,9 +17,11 @@ from .errors import FormatError, VersionError
 from .varint import read_varint, write_varint
 
 MAGIC = b"LBPG"
+#: Whole-image files; version 2 differs only in sending one log-scale offset per stream.
 VERSION = 3
-#: Version 2 differs only in sending one log-scale offset per stream (see docs/format.md).
-SUPPORTED_VERSIONS = (2, 3)
+#: Tiled files: a header, then one version-3 file per tile.
+TILED_VERSION = 4
+SUPPORTED_VERSIONS = (2, 3, 4)
 #: Versions this build recognises but can no longer decode, with the reason.
 RETIRED_VERSIONS = {
     1: "version 1 files were coded with floating-point model inference (lossless_bpg 0.1); "
@@ -33,13 +37,36 @@ MAX_STREAMS = 48
 MAX_HALF_WIDTH = 255
 #: Most adaptation parameters one residual stream may carry.
 MAX_ADAPTATION = 32
+#: A tiled file's nominal tile side: a multiple of TILE_ALIGN in this range.
+MIN_TILE_SIZE = 256
+MAX_TILE_SIZE = 1 << 15
+TILE_ALIGN = 64
+#: Tile boundaries fall on multiples of this many pixels (the lossy layer's coding-block grid).
+TILE_STEP_ALIGN = 8
+#: Largest image side a file may declare; bounds what a forged header can ask a reader to plan.
+MAX_SIDE = 1 << 20
+
+
+class PixelChecksum:
+    """The pixel checksum, fed whole rows in order: first 16 bytes of SHA-256 over the
+    (H, W, 3) uint8 pixels in row-major RGB order."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+
+    def update(self, rows: np.ndarray) -> None:
+        # hashed through the buffer: a large image is not copied
+        self._sha.update(np.ascontiguousarray(rows, dtype=np.uint8).data)
+
+    def digest(self) -> bytes:
+        return self._sha.digest()[:CHECKSUM_BYTES]
 
 
 def pixel_checksum(image: np.ndarray) -> bytes:
-    """First 16 bytes of SHA-256 over the (H, W, 3) uint8 pixels in row-major RGB order."""
-    return hashlib.sha256(np.ascontiguousarray(image, dtype=np.uint8).tobytes()).digest()[
-        :CHECKSUM_BYTES
-    ]
+    """The checksum of a whole (H, W, 3) uint8 image (see PixelChecksum)."""
+    checksum = PixelChecksum()
+    checksum.update(image)
+    return checksum.digest()
 
 
 def _zigzag(v: int) -> int:
@@ -100,7 +127,87 @@ def _read_adaptations(data: bytes, pos: int, n_streams: int, version: int) -> tu
     return tuple(out), pos
 
 
+@dataclass(frozen=True)
+class Tile:
+    """One rectangle of a tiled image: rows ``top:bottom``, columns ``left:right``."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    def of(self, image: np.ndarray) -> np.ndarray:
+        """This tile's pixels of ``image`` (a view)."""
+        return image[self.top : self.bottom, self.left : self.right]
+
+
+def _cuts(n: int, tile_size: int) -> list[tuple[int, int]]:
+    """Split ``n`` pixels into the fewest pieces of at most ``tile_size``, as even as the
+    TILE_STEP_ALIGN grid allows (only the last piece may be shorter)."""
+    count = -(-n // tile_size)
+    step = -(-n // count)
+    step = -(-step // TILE_STEP_ALIGN) * TILE_STEP_ALIGN
+    return [(a, min(a + step, n)) for a in range(0, n, step)]
+
+
+def tile_grid(height: int, width: int, tile_size: int) -> tuple[Tile, ...]:
+    """The tiles of a ``height`` x ``width`` image with nominal side ``tile_size``, row-major.
+    Encoder and decoder both derive the grid here; the file stores only ``tile_size``."""
+    if tile_size % TILE_ALIGN or not MIN_TILE_SIZE <= tile_size <= MAX_TILE_SIZE:
+        raise ValueError(f"tile size must be a multiple of {TILE_ALIGN} in [{MIN_TILE_SIZE}, {MAX_TILE_SIZE}]")
+    return tuple(
+        Tile(top, bottom, left, right)
+        for top, bottom in _cuts(height, tile_size)
+        for left, right in _cuts(width, tile_size)
+    )
+
+
+@dataclass(frozen=True)
+class TiledHeader:
+    """The header of a tiled (version 4) file; each tile's own header holds its Q."""
+
+    backend_id: int
+    model_id: bytes
+    height: int
+    width: int
+    greyscale: bool
+    tile_size: int
+    checksum: bytes
+    version: int = TILED_VERSION
+
+    @property
+    def tiles(self) -> tuple[Tile, ...]:
+        return tile_grid(self.height, self.width, self.tile_size)
+
+
+@dataclass(frozen=True)
+class TiledFile:
+    """A parsed tiled file: its header and each tile's file, in the order of ``header.tiles``."""
+
+    header: TiledHeader
+    tiles: tuple[LbpgFile, ...]
+
+
+#: The header of a file of either layout (both have the image's size, greyscale flag, backend,
+#: model id and pixel checksum).
+AnyHeader = Header | TiledHeader
+
+
+def qs_of(f: LbpgFile | TiledFile) -> tuple[int, ...]:
+    """The lossy layer's Q of every tile, in the grid's order (one for a whole-image file)."""
+    return (f.header.q,) if isinstance(f, LbpgFile) else tuple(t.header.q for t in f.tiles)
+
+
 def pack(f: LbpgFile) -> bytes:
+    """Write a whole-image (version 3) file."""
     h = f.header
     if len(h.model_id) != MODEL_ID_BYTES or len(h.checksum) != CHECKSUM_BYTES:
         raise ValueError("model id / checksum have the wrong length")
@@ -133,8 +240,33 @@ def pack(f: LbpgFile) -> bytes:
     return bytes(out) + payload
 
 
-def unpack(data: bytes) -> LbpgFile:
-    """Parse and verify the structure of an .lbpg file; raise FormatError on any damage."""
+def pack_tiled(f: TiledFile) -> bytes:
+    """Write a tiled (version 4) file from its header and its tiles' files."""
+    h = f.header
+    if len(h.model_id) != MODEL_ID_BYTES or len(h.checksum) != CHECKSUM_BYTES:
+        raise ValueError("model id / checksum have the wrong length")
+    grid = h.tiles
+    if len(f.tiles) != len(grid):
+        raise ValueError(f"the grid has {len(grid)} tiles, {len(f.tiles)} given")
+    for tile, t in zip(grid, f.tiles):
+        th = t.header
+        if (th.height, th.width) != (tile.height, tile.width) or th.backend_id != h.backend_id \
+                or th.model_id != h.model_id or th.greyscale != h.greyscale:
+            raise ValueError("a tile's file does not match the tiled header")
+    blobs = [pack(t) for t in f.tiles]
+    out = bytearray(MAGIC)
+    out += bytes([TILED_VERSION, FLAG_GREYSCALE if h.greyscale else 0, h.backend_id, 0])
+    out += h.model_id
+    out += write_varint(h.height) + write_varint(h.width) + write_varint(h.tile_size)
+    out += write_varint(len(blobs))
+    for blob in blobs:
+        out += write_varint(len(blob))
+    out += h.checksum
+    out += zlib.crc32(bytes(out)).to_bytes(4, "big")
+    return bytes(out) + b"".join(blobs)
+
+
+def _check_version(data: bytes) -> int:
     if len(data) < 4 or data[:4] != MAGIC:
         raise FormatError("not an lbpg file (bad magic; expected the bytes 'LBPG')")
     if len(data) < 16:
@@ -147,6 +279,76 @@ def unpack(data: bytes) -> LbpgFile:
             f"lbpg container version {version} is not supported by this build (reads versions "
             f"{', '.join(map(str, SUPPORTED_VERSIONS))}); use a lossless_bpg release that does"
         )
+    return version
+
+
+def unpack(data: bytes) -> LbpgFile | TiledFile:
+    """Parse and verify the structure of an .lbpg file of any supported version (every tile's
+    too); raise FormatError on any damage."""
+    if _check_version(data) == TILED_VERSION:
+        return _unpack_tiled(data)
+    return _unpack_whole(data)
+
+
+def _unpack_tiled(data: bytes) -> TiledFile:
+    flags, backend_id = data[5], data[6]
+    if flags & ~KNOWN_FLAGS or data[7]:
+        raise FormatError(f"unknown header flags 0x{flags:02x} (file corrupted or newer)")
+    try:
+        pos = 8 + MODEL_ID_BYTES
+        height, pos = read_varint(data, pos)
+        width, pos = read_varint(data, pos)
+        tile_size, pos = read_varint(data, pos)
+        count, pos = read_varint(data, pos)
+        # every tile takes at least one byte per length: a forged count cannot outgrow the file
+        if count > len(data) - pos:
+            raise ValueError(f"impossible tile count {count}")
+        lengths = []
+        for _ in range(count):
+            n, pos = read_varint(data, pos)
+            lengths.append(n)
+    except ValueError as exc:
+        raise FormatError(f"file is truncated or corrupted in its header ({exc})") from exc
+    checksum = data[pos : pos + CHECKSUM_BYTES]
+    pos += CHECKSUM_BYTES
+    if len(data) < pos + 4:
+        raise FormatError("file is truncated (header incomplete)")
+    if zlib.crc32(data[:pos]) != int.from_bytes(data[pos : pos + 4], "big"):
+        raise FormatError("header is corrupted (header CRC mismatch)")
+    pos += 4
+    expected = pos + sum(lengths)
+    if len(data) < expected:
+        raise FormatError(f"file is truncated: {len(data)} bytes, header says {expected}")
+    if len(data) > expected:
+        raise FormatError(f"file has {len(data) - expected} unexpected trailing bytes")
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+        raise FormatError(f"header holds an impossible image size {width}x{height}")
+    try:
+        grid = tile_grid(height, width, tile_size)
+    except ValueError as exc:
+        raise FormatError(f"header holds an impossible tile size {tile_size} ({exc})") from exc
+    if len(grid) != count:
+        raise FormatError(f"header lists {count} tiles, a {width}x{height} image in tiles of {tile_size} has {len(grid)}")
+    header = TiledHeader(backend_id, bytes(data[8 : 8 + MODEL_ID_BYTES]), height, width,
+                         bool(flags & FLAG_GREYSCALE), tile_size, bytes(checksum))
+    tiles = []
+    for i, (tile, n) in enumerate(zip(grid, lengths)):
+        blob = data[pos : pos + n]
+        pos += n
+        if _check_version(blob) != VERSION:
+            raise FormatError(f"tile {i} is not a version-{VERSION} file")
+        t = _unpack_whole(blob)
+        th = t.header
+        if (th.height, th.width) != (tile.height, tile.width):
+            raise FormatError(f"tile {i} is {th.width}x{th.height}, the grid says {tile.width}x{tile.height}")
+        if (th.backend_id, th.model_id, th.greyscale) != (header.backend_id, header.model_id, header.greyscale):
+            raise FormatError(f"tile {i}'s backend, model or greyscale flag differs from the file's header")
+        tiles.append(t)
+    return TiledFile(header, tuple(tiles))
+
+
+def _unpack_whole(data: bytes) -> LbpgFile:
+    version = data[4]
     flags, backend_id, q = data[5], data[6], data[7]
     if flags & ~KNOWN_FLAGS:
         raise FormatError(f"unknown header flags 0x{flags:02x} (file corrupted or newer)")
@@ -193,6 +395,8 @@ def unpack(data: bytes) -> LbpgFile:
         raise FormatError("payload is corrupted (payload CRC mismatch)")
     if height < 1 or width < 1:
         raise FormatError("header holds an empty image size")
+    if height > MAX_SIDE or width > MAX_SIDE:
+        raise FormatError(f"header holds an impossible image size {width}x{height}")
     if any(not -255 <= lo <= hi <= 255 for lo, hi in ranges):
         raise FormatError("header holds an impossible residual range")
     sections = []

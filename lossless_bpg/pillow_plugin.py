@@ -22,7 +22,7 @@ from typing import IO
 
 from PIL import Image, ImageFile
 
-from .container import MAGIC, unpack
+from .container import MAGIC, AnyHeader, qs_of, unpack
 from .errors import FormatError
 
 FORMAT = "LBPG"
@@ -39,23 +39,27 @@ class LbpgImageFile(ImageFile.ImageFile):
 
     format = FORMAT
     format_description = "lossless_bpg (HEVC intra + learned residual coder)"
+    _lbpg_header: AnyHeader
 
     def _open(self) -> None:
         assert self.fp is not None
         self.fp.seek(0)
-        header = unpack(self.fp.read()).header
+        parsed = unpack(self.fp.read())
+        header = self._lbpg_header = parsed.header
         self._mode = "L" if header.greyscale else "RGB"
         self._size = (header.width, header.height)
-        self.info["lbpg_q"] = header.q
+        qs = qs_of(parsed)
+        self.info["lbpg_q"] = max(set(qs), key=qs.count)  # the commonest, for a tiled file
+        self.info["lbpg_tile_qs"] = qs
         self.info["lbpg_model_id"] = header.model_id.hex()
         self.tile = [ImageFile._Tile("lbpg", (0, 0, *self.size), 0, None)]
 
     def load_prepare(self) -> None:
         # Before Pillow allocates the image: a header's size is refused as the decoder would
         # refuse it (even where Image.MAX_IMAGE_PIXELS was lifted), not attempted.
-        from .codec import DECODE_BYTES_PER_PIXEL, check_memory
+        from .codec import check_decode_memory
 
-        check_memory(self.size[1], self.size[0], DECODE_BYTES_PER_PIXEL, "decompress")
+        check_decode_memory(self._lbpg_header)
         super().load_prepare()
 
 

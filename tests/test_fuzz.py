@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import lossless_bpg
-from lossless_bpg.container import unpack
+from lossless_bpg.container import MAX_SIDE, unpack
 from lossless_bpg.errors import (
     ChecksumError,
     FormatError,
@@ -114,8 +114,10 @@ def test_absurd_sizes_are_refused_without_allocating(files):
         with pytest.raises(LosslessBpgError):
             lossless_bpg.decompress(_with(rgb, height=varint(height), width=varint(width)))
     for value in (1 << 64, (1 << 70) - 1):  # 10-byte varints: parsed, then refused as too large
-        with pytest.raises(ImageTooLargeError):
+        with pytest.raises(FormatError, match="impossible image size"):
             lossless_bpg.decompress(_with(rgb, height=varint(value)))
+    with pytest.raises(ImageTooLargeError):  # the largest side a header may declare
+        lossless_bpg.decompress(_with(rgb, height=varint(MAX_SIDE), width=varint(MAX_SIDE)))
     with pytest.raises(FormatError, match="varint too long"):
         unpack(_with(rgb, height=varint(1 << 200)))
     with pytest.raises(FormatError, match="stores a 16x16 picture, expected 17x16"):

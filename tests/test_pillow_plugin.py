@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import lossless_bpg
+from lossless_bpg.container import MAX_SIDE
 from lossless_bpg.errors import (
     ChecksumError,
     FormatError,
@@ -72,13 +73,13 @@ def test_damage_surfaces_as_the_codecs_errors(files):
 
 def test_an_absurd_size_is_refused_before_pillow_allocates_it(files, monkeypatch):
     parts = Parts.of(files[0].data)
-    parts.height = parts.width = varint(1 << 40)
+    parts.height = parts.width = varint(MAX_SIDE)  # the largest a header may declare
     forged = parts.to_bytes()
     with pytest.raises(Image.DecompressionBombError):
         Image.open(io.BytesIO(forged))
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", None)
     with Image.open(io.BytesIO(forged)) as im:
-        assert im.size == (1 << 40, 1 << 40)
+        assert im.size == (MAX_SIDE, MAX_SIDE)
         with pytest.raises(ImageTooLargeError):
             im.load()
 

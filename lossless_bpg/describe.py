@@ -1,0 +1,65 @@
+"""What ``info`` prints about an .lbpg file: its header and where its bytes go."""
+
+from __future__ import annotations
+
+import collections
+
+from .container import LbpgFile, TiledFile, qs_of
+from .errors import LosslessBpgError
+from .lossy import backend_name_from_id
+
+
+def _backend(backend_id: int) -> str:
+    try:
+        return backend_name_from_id(backend_id)
+    except LosslessBpgError:
+        return f"unknown ({backend_id})"
+
+
+def _qs(qs: tuple[int, ...]) -> str:
+    if len(qs) == 1:
+        return f"Q={qs[0]}"
+    counts = collections.Counter(qs)
+    return "Q per tile: " + ", ".join(f"{q} ({n} tile{'s' * (n > 1)})" for q, n in sorted(counts.items()))
+
+
+def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
+    """The lines ``info`` prints for a parsed file of ``file_bytes`` bytes."""
+    h = f.header
+    tiles = (f,) if isinstance(f, LbpgFile) else f.tiles
+    sub = h.width * h.height * 3
+    lossy = sum(len(t.lossy) for t in tiles)
+    escapes = sum(len(e) for t in tiles for e in t.escape_streams)
+    residual = sum(len(s) for t in tiles for s in t.residual_streams) + escapes
+    per_channel = [
+        sum(len(x) for t in tiles for x in t.residual_streams[c::3] + t.escape_streams[c::3]) for c in range(3)
+    ]
+    passes = {len(t.residual_streams) // 3 for t in tiles}
+    sent = collections.Counter(len(a) for t in tiles for a in t.adaptations)
+    lines = [
+        f"  container version  {h.version}",
+        f"  image              {h.width}x{h.height} {'greyscale' if h.greyscale else 'RGB'}",
+    ]
+    if isinstance(f, TiledFile):
+        grid = f.header.tiles
+        lines.append(f"  tiles              {len(grid)} (nominal side {f.header.tile_size}; "
+                     f"largest {max(t.width for t in grid)}x{max(t.height for t in grid)})")
+    lines += [
+        f"  lossy backend      {_backend(h.backend_id)}, {_qs(qs_of(f))}",
+        f"  residual model     {h.model_id.hex()}",
+    ]
+    if isinstance(f, LbpgFile):
+        lines.append("  residual ranges    " + ", ".join(
+            f"{c}:[{lo},{hi}]" for c, (lo, hi) in zip("RGB", f.header.residual_ranges)))
+    lines += [
+        f"  pixel checksum     {h.checksum.hex()}",
+        f"  total              {file_bytes} bytes, {8 * file_bytes / sub:.4f} bpsp",
+        f"    lossy layer      {lossy} bytes, {8 * lossy / sub:.4f} bpsp",
+        (f"    residual layer   {residual} bytes, {8 * residual / sub:.4f} bpsp "
+        f"(R {per_channel[0]}, G {per_channel[1]}, B {per_channel[2]}; "
+        f"{'/'.join(map(str, sorted(passes)))} coding pass(es); escapes {escapes} bytes)"),
+        f"    header           {file_bytes - lossy - residual} bytes",
+        f"  adaptation         {sum(sent.values())} streams: "
+        + ", ".join(f"{n} with {k} parameter(s)" for k, n in sorted(sent.items(), reverse=True)),
+    ]
+    return lines
