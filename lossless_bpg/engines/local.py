@@ -29,8 +29,8 @@ class LocalEngine(Engine):
     """``workers`` = 1: every job in this process, one after the other, with this process's
     torch threads (and progress notes shown). More: a pool of that many processes (spawn, not
     fork: a forked child of a process that has run torch's thread pool can deadlock inside
-    it), each with its share of the cores as torch threads. A worker that dies fails the jobs
-    it was running; the others go on in a new pool."""
+    it), each with its share of the cores as torch threads. A worker that dies (killed for
+    lack of memory, say) fails its job only; the others go on in a new pool."""
 
     name = "local"
 
@@ -69,40 +69,55 @@ class LocalEngine(Engine):
         processes = min(self.workers, len(jobs))
         threads = threads_per_worker(processes, self.config.threads)
         pending = deque(enumerate(jobs))
-        # At most one job per process is submitted at a time, so the jobs in flight are the
-        # ones running: those are the ones a dead worker fails, and the ones an interrupt stops.
-        while pending and not self.interrupted:
+        # A dead worker breaks the whole pool and fails every job in flight; those jobs are
+        # tried again in a new pool, each alone, so that a worker dying then is the job's own
+        # doing (too much memory, a crash): only that job fails.
+        suspects: deque[tuple[int, J]] = deque()
+        while (pending or suspects) and not self.interrupted:
             pool = self._pool = ProcessPoolExecutor(
                 processes, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_pool_worker, initargs=(threads, self.config.worker_setup))
-            futures: dict[Future[R], int] = {}
+            # At most one job per process is submitted at a time, so the jobs in flight are
+            # the ones running: those a dead worker fails, and those an interrupt stops.
+            futures: dict[Future[R], tuple[int, J, bool]] = {}
             broken = False
             try:
-                while (pending and not broken) or futures:
-                    while pending and not broken and len(futures) < processes:
-                        index, job = pending.popleft()
+                while True:
+                    while not broken:
+                        if suspects:
+                            if futures:
+                                break
+                            queue, retry = suspects, True
+                        elif pending and len(futures) < processes:
+                            queue, retry = pending, False
+                        else:
+                            break
+                        index, job = queue.popleft()
                         try:
                             future = pool.submit(fn, job)
                         except BrokenProcessPool:
-                            pending.appendleft((index, job))
+                            queue.appendleft((index, job))
                             broken = True
                             break
                         self._started(index, job)
-                        futures[future] = index
+                        futures[future] = (index, job, retry)
                     if not futures:
                         break
                     done, _ = wait(futures, return_when=FIRST_COMPLETED)
                     if self.interrupted:
                         return
                     for future in done:
-                        index = futures.pop(future)
+                        index, job, retry = futures.pop(future)
                         self._finished(index)
                         exc = future.exception()
                         if exc is None:
                             yield Outcome(index, value=future.result())
                         elif isinstance(exc, BrokenProcessPool):
                             broken = True
-                            yield Outcome(index, error=WORKER_DIED)
+                            if retry:
+                                yield Outcome(index, error=WORKER_DIED)
+                            else:
+                                suspects.append((index, job))
                         else:
                             yield Outcome(index, error=describe_exception(exc))
             finally:
@@ -115,7 +130,8 @@ class LocalEngine(Engine):
                 self._pool = None
 
     def _stop_workers(self) -> None:
-        pool = self._pool
+        with self._lock:  # the interrupting thread and the run's own cleanup may both get here
+            pool, self._pool = self._pool, None
         if pool is None:
             return
         for process in list((getattr(pool, "_processes", None) or {}).values()):
