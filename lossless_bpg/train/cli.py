@@ -29,6 +29,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--portable-mb", type=float, default=55.0, help="size cap for --make-portable")
     p.add_argument("--init-from", type=Path, metavar="PT",
                    help="start from the parameters of this weights file whose names and shapes match")
+    p.add_argument("--validate-first", action="store_true",
+                   help="measure the starting model on the validation split before training")
     p.add_argument("--export", metavar="NAME", help="write weights as NAME.pt/NAME.yaml")
     p.add_argument("--export-dir", type=Path, help="folder for --export (default: the package's weights/)")
     p.add_argument("--calibrate", metavar="NAME",
@@ -82,7 +84,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .loop import train
 
     result = train(cfg, args.pack, args.checkpoint, device=args.device, max_minutes=args.minutes,
-                   init_from=args.init_from)
+                   init_from=args.init_from, validate_first=args.validate_first)
     if args.export:
         meta = {
             "training": {

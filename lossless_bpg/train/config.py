@@ -32,7 +32,11 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        data = dict(data)
         model = ResidualModelConfig.from_dict(data.pop("model", {}))
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:

@@ -16,6 +16,8 @@ from .config import TrainConfig
 from .data import PackedData, read_pack
 
 LOG_EVERY = 50
+#: ... or at the first such step after this many seconds (slow CPU runs log every few minutes).
+LOG_SECONDS = 240.0
 
 
 @dataclass
@@ -57,10 +59,12 @@ def train(
     max_minutes: float | None = None,
     log=print,
     init_from: Path | None = None,
+    validate_first: bool = False,
 ) -> TrainResult:
     """Train (or resume from ``checkpoint``) until ``cfg.steps`` or ``max_minutes`` of wall time,
     whichever comes first; the learning-rate schedule follows whichever is nearer its end, so
-    a time-limited run still finishes its decay."""
+    a time-limited run still finishes its decay. ``validate_first``: measure the starting model
+    on the validation split before the first step (a grown model's baseline)."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(cfg.seed)
     pack = read_pack(pack_path, cfg.qs)
@@ -95,7 +99,10 @@ def train(
         )
         tmp.replace(checkpoint)
 
+    if validate_first and step == 0:
+        log(f"step 0 (initial model): val {evaluate(model, val_data)}")
     start = time.perf_counter() - elapsed
+    last_log = time.perf_counter()
     budget_s = None if max_minutes is None else 60.0 * max_minutes
 
     def progress() -> float:
@@ -122,9 +129,10 @@ def train(
             window.clear()
             bar.update(LOG_EVERY)
             bar.set_postfix(bpsp=f"{running:.4f}")
-            if step % (20 * LOG_EVERY) == 0:
+            if step % (20 * LOG_EVERY) == 0 or time.perf_counter() - last_log >= LOG_SECONDS:
+                last_log = time.perf_counter()
                 log(f"step {step}: train residual bpsp {running:.4f}, lr {_lr(cfg, step, progress()):.2e}, "
-                    f"{step / max(elapsed, 1e-9):.1f} steps/s")
+                    f"{step / max(elapsed, 1e-9):.2f} steps/s, {elapsed / 60:.1f} min")
         elapsed = time.perf_counter() - start
         if step % cfg.val_every == 0:
             log(f"step {step}: train {running:.4f}, val {evaluate(model, val_data)}")
@@ -136,3 +144,16 @@ def train(
     val = evaluate(model, val_data)
     log(f"final validation residual bpsp per Q: {val}")
     return TrainResult(model.cpu().eval(), step, elapsed, val, str(dev))
+
+
+def checkpoint_model(checkpoint: Path) -> tuple[ResidualModel, dict]:
+    """The model of a training checkpoint (on the CPU, eval mode) and its record: step,
+    seconds, config."""
+    from .config import TrainConfig
+
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    cfg = state["config"]
+    model_cfg = TrainConfig.from_dict(cfg).model
+    model = ResidualModel(model_cfg)
+    model.load_state_dict(state["model"])
+    return model.eval(), {"step": state["step"], "seconds": state["seconds"], "config": cfg}

@@ -67,3 +67,31 @@ def test_calibration_records_the_best_validation_q(packed, train_dir):
     totals = {q: row["total_bpsp"] for q, row in coding["validation"].items()}
     assert set(totals) == {24, 32} and coding["q_start"] == min(totals, key=totals.get)
     assert load_model("cal", d).q_start == coding["q_start"]
+
+
+def test_generation_2_grows_from_a_generation_1_export_and_resumes(packed, capsys):
+    """--init-from a 16-pass generation 1 model into generation 2: the starting validation
+    equals the source's (function-preserving growth); the checkpoint reloads as a model."""
+    import torch
+
+    from lossless_bpg.residual import ResidualModel, ResidualModelConfig
+    from lossless_bpg.residual.weights import save_model
+    from lossless_bpg.train.loop import checkpoint_model
+
+    d, _, pack = packed
+    v1 = {**TINY["model"], "context_steps": 16, "half_blocks": 0}
+    torch.manual_seed(0)
+    save_model(ResidualModel(ResidualModelConfig(**v1)), d, "tiny16")
+    cfgs = {}
+    for name, extra in (("g1", {}), ("g2", {"context_net_channels": 8, "channel_net_channels": 8})):
+        cfgs[name] = d / f"{name}.yaml"
+        cfgs[name].write_text(yaml.safe_dump({**TINY, "model": {**v1, **extra}, "steps": 2}))
+    first = {}
+    for name in ("g1", "g2"):
+        assert main(["train", "--config", str(cfgs[name]), "--pack", str(pack), "--checkpoint",
+                     str(d / f"ck_{name}.pt"), "--init-from", str(d / "tiny16.pt"), "--validate-first"]) == 0
+        line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("step 0"))
+        first[name] = yaml.safe_load(line.split("val ", 1)[1])
+    assert first["g1"] == pytest.approx(first["g2"], rel=1e-5)
+    model, record = checkpoint_model(d / "ck_g2.pt")
+    assert model.generation == 2 and record["step"] == 2
