@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
+from .container import DEFAULT_TILE_SIZE
 from .errors import UnsupportedImageError
 
 if TYPE_CHECKING:
@@ -149,6 +150,8 @@ def compress(
     effort: int = 2,
     model: str = "default",
     backend: str = "hevc",
+    tile_size: int | None = DEFAULT_TILE_SIZE,
+    workers: int = 1,
 ) -> bytes:
     """Losslessly compress ``image`` and return the bytes of an ``.lbpg`` file.
 
@@ -160,7 +163,10 @@ def compress(
     with ``effort`` 1 (none: the model's preferred Q; fastest), 2 (default) or 3 (widest).
     ``model`` names a shipped residual model or a ``.pt`` file; ``backend`` the lossy layer
     (``"hevc"``, or ``"bpg"`` when libbpg's tools are installed). The model is loaded once per
-    process. Errors the user can act on are subclasses of
+    process. An image with a side longer than ``tile_size`` is coded in independent tiles of
+    about that side (memory is bounded by the tile; None codes every image whole), by
+    ``workers`` threads (the bytes do not depend on their number). Errors the user can act on
+    are subclasses of
     :class:`~lossless_bpg.errors.LosslessBpgError`; invalid arguments raise ValueError.
     """
     from .codec import EFFORT_SEARCH
@@ -172,11 +178,12 @@ def compress(
         raise ValueError(f"quality must be an integer Q or None, not {quality!r}")
     pixels, greyscale = as_rgb(image)
     result = _compress(pixels, _model(model), backend=backend, greyscale=greyscale,
-                       quality=None if quality is None else int(quality), effort=effort)
+                       quality=None if quality is None else int(quality), effort=effort,
+                       tile_size=tile_size, workers=workers)
     return result.data
 
 
-def decompress(data: BytesLike, *, model: str | None = None) -> np.ndarray:
+def decompress(data: BytesLike, *, model: str | None = None, workers: int = 1) -> np.ndarray:
     """Decode the bytes of an ``.lbpg`` file to its exact pixels: an (H, W, 3) uint8 array, or
     (H, W) for a file made from a greyscale image.
 
@@ -184,12 +191,12 @@ def decompress(data: BytesLike, *, model: str | None = None) -> np.ndarray:
     A damaged, truncated or foreign file raises a subclass of
     :class:`~lossless_bpg.errors.LosslessBpgError` (FormatError, VersionError, ChecksumError,
     ModelMismatchError, ...): every decode is checked against the file's pixel checksum, so
-    the result is exact or an error.
+    the result is exact or an error. ``workers`` threads decode the tiles of a tiled file.
     """
-    return decode(data, model=model)[0]
+    return decode(data, model=model, workers=workers)[0]
 
 
-def decode(data: BytesLike, *, model: str | None = None) -> tuple[np.ndarray, AnyHeader]:
+def decode(data: BytesLike, *, model: str | None = None, workers: int = 1) -> tuple[np.ndarray, AnyHeader]:
     """:func:`decompress`, also returning the file's parsed header."""
     from .codec import decompress as _decompress
     from .container import unpack
@@ -198,7 +205,7 @@ def decode(data: BytesLike, *, model: str | None = None) -> tuple[np.ndarray, An
         raise TypeError(f"decompress takes the bytes of an .lbpg file, not {type(data).__name__}")
     data = bytes(data)
     loaded = _model(model) if model is not None else _model_for(unpack(data).header.model_id)
-    image, header = _decompress(data, loaded)
+    image, header = _decompress(data, loaded, workers=workers)
     if header.greyscale:
         image = np.ascontiguousarray(image[..., 0])
     return image, header

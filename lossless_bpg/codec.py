@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .container import (
+    DEFAULT_TILE_SIZE,
     AnyHeader,
     Header,
     LbpgFile,
@@ -81,10 +82,6 @@ BASE_BYTES = 450 << 20
 #: parsed tiles' bytes and one band of rows (or the whole output, 3 bytes, when it is returned).
 TILED_ENCODE_BYTES_PER_PIXEL = 3
 TILED_DECODE_BYTES_PER_PIXEL = 6
-
-#: Nominal tile side: an image with a longer side is coded as tiles of about this side (see
-#: container.tile_grid); one of 1024x1024 pixels codes in about 1 GB.
-DEFAULT_TILE_SIZE = 1024
 
 
 def _available_memory() -> int | None:

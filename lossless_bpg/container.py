@@ -43,6 +43,9 @@ MAX_TILE_SIZE = 1 << 15
 TILE_ALIGN = 64
 #: Tile boundaries fall on multiples of this many pixels (the lossy layer's coding-block grid).
 TILE_STEP_ALIGN = 8
+#: The encoder's nominal tile side: an image with a longer side is coded as tiles of about this
+#: side (one of 1024x1024 pixels codes in about 1 GB); a smaller image is coded whole.
+DEFAULT_TILE_SIZE = 1024
 #: Largest image side a file may declare; bounds what a forged header can ask a reader to plan.
 MAX_SIDE = 1 << 20
 

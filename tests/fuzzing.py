@@ -29,12 +29,17 @@ from lossless_bpg.container import (
     CHECKSUM_BYTES,
     MAX_ADAPTATION,
     MAX_HALF_WIDTH,
+    MAX_SIDE,
     MAX_STREAMS,
+    MIN_TILE_SIZE,
     MODEL_ID_BYTES,
     SUPPORTED_VERSIONS,
+    TILED_VERSION,
     VERSION,
     LbpgFile,
+    TiledFile,
     pack,
+    pack_tiled,
     unpack,
 )
 from lossless_bpg.errors import FormatError, LosslessBpgError
@@ -141,6 +146,57 @@ class Parts:
         return head + zlib.crc32(head).to_bytes(4, "big") + payload
 
 
+@dataclass
+class TiledParts:
+    """A tiled (version 4) file as its fields' bytes; ``count``/``lengths`` None: the real
+    ones; ``crc`` None: the correct header CRC."""
+
+    prefix: bytes  # magic, version, flags, backend, reserved byte, model id
+    height: bytes
+    width: bytes
+    tile_size: bytes
+    checksum: bytes
+    tiles: list[bytes]
+    count: bytes | None = None
+    lengths: list[bytes] | None = None
+    crc: bytes | None = None
+
+    @classmethod
+    def of(cls, data: bytes) -> TiledParts:
+        pos = 8 + MODEL_ID_BYTES
+        fields = []
+        for _ in range(3):
+            _, end = read_varint(data, pos)
+            fields.append(data[pos:end])
+            pos = end
+        count, pos = read_varint(data, pos)
+        lengths = []
+        for _ in range(count):
+            value, pos = read_varint(data, pos)
+            lengths.append(value)
+        checksum = data[pos : pos + CHECKSUM_BYTES]
+        pos += CHECKSUM_BYTES + 4
+        tiles = []
+        for length in lengths:
+            tiles.append(data[pos : pos + length])
+            pos += length
+        assert pos == len(data)
+        return cls(data[: 8 + MODEL_ID_BYTES], *fields, checksum, tiles)
+
+    def to_bytes(self) -> bytes:
+        head = self.prefix + self.height + self.width + self.tile_size
+        head += self.count if self.count is not None else varint(len(self.tiles))
+        lengths = self.lengths if self.lengths is not None else [varint(len(t)) for t in self.tiles]
+        head += b"".join(lengths) + self.checksum
+        crc = self.crc if self.crc is not None else zlib.crc32(head).to_bytes(4, "big")
+        return head + crc + b"".join(self.tiles)
+
+
+def parts_of(data: bytes) -> Parts | TiledParts:
+    """The fields of a valid file of any version."""
+    return TiledParts.of(data) if data[4] == TILED_VERSION else Parts.of(data)
+
+
 #: Integers that break careless readers: zero, byte and word edges, 2**31, 2**32, 2**63, 2**64,
 #: more than 64 bits.
 INTERESTING = (0, 1, 2, 3, 7, 8, 15, 16, 47, 48, 49, 63, 64, 127, 128, 255, 256, 257, 511, 512,
@@ -203,9 +259,67 @@ def _damage(blob: bytes, src: Source) -> bytes:
 DEEP = (1, 3, 7, 10, 11, 13, 14, 15, 16)
 
 
-def mutate_fields(parts: Parts, src: Source, deep: bool = False) -> Parts:
-    """One to three field-level changes of ``parts`` (a copy); ``deep``: only changes from DEEP,
-    always with valid lengths and CRCs."""
+def mutate_fields(parts: Parts | TiledParts, src: Source, deep: bool = False) -> Parts | TiledParts:
+    """One to three field-level changes of ``parts`` (a copy); ``deep``: only changes that
+    leave the container valid more often than not (DEEP; for a tiled file, changes inside its
+    tiles), always with valid lengths and CRCs."""
+    if isinstance(parts, TiledParts):
+        return _mutate_tiled(parts, src, deep)
+    return _mutate_whole(parts, src, deep)
+
+
+def _mutate_tiled(parts: TiledParts, src: Source, deep: bool) -> TiledParts:
+    p = replace(parts, tiles=list(parts.tiles), lengths=None if parts.lengths is None else list(parts.lengths))
+    n = len(p.tiles)
+    for _ in range(src.int(1, 3)):
+        which = src.int(8, 9) if deep else src.int(0, 11)
+        if which == 0:  # version, flags, backend, reserved byte
+            raw = bytearray(p.prefix)
+            raw[src.int(4, 7)] = src.int(0, 255) if src.int(0, 1) else src.int(0, 4)
+            p.prefix = bytes(raw)
+        elif which == 1:
+            p.prefix = p.prefix[:8] + _flip_bits(p.prefix[8:], src, 1)
+        elif which in (2, 3):  # absurd or slightly wrong sizes
+            old = p.height if which == 2 else p.width
+            value = _varint_value(src) if src.int(0, 1) else varint(max(0, read_varint(old, 0)[0] + src.int(-300, 300)))
+            if which == 2:
+                p.height = value
+            else:
+                p.width = value
+        elif which == 4:
+            p.tile_size = _varint_value(src) if src.int(0, 1) else varint(MIN_TILE_SIZE + 64 * src.int(-2, 4))
+        elif which == 5:
+            p.count = _varint_value(src) if src.int(0, 1) else varint(max(0, n + src.int(-2, 2)))
+        elif which == 6:
+            if p.lengths is None:
+                p.lengths = [varint(len(t)) for t in p.tiles]
+            i = src.int(0, n - 1)
+            p.lengths[i] = _varint_value(src) if src.int(0, 1) else varint(max(0, len(p.tiles[i]) + src.int(-3, 3)))
+        elif which == 7:
+            p.checksum = _flip_bits(p.checksum, src, 1)
+        elif which == 8:  # a tile's own fields: damage that reaches the tile's decoders
+            i = src.int(0, n - 1)
+            p.tiles[i] = _mutate_whole(Parts.of(p.tiles[i]), src, deep).to_bytes()
+        elif which == 9:  # swap two tiles, or copy one over another
+            i, j = src.int(0, n - 1), src.int(0, n - 1)
+            if src.int(0, 1):
+                p.tiles[i], p.tiles[j] = p.tiles[j], p.tiles[i]
+            else:
+                p.tiles[i] = p.tiles[j]
+        elif which == 10:
+            i = src.int(0, n - 1)
+            p.tiles[i] = _damage(p.tiles[i], src)
+        elif n > 1:  # a tile dropped or repeated
+            i = src.int(0, n - 1)
+            p.tiles[i : i + 1] = [] if src.int(0, 1) else [p.tiles[i]] * 2
+            n = len(p.tiles)
+            p.lengths = None
+    if not deep and src.int(0, 5) == 0:
+        p.crc = src.bytes(4)
+    return p
+
+
+def _mutate_whole(parts: Parts, src: Source, deep: bool) -> Parts:
     p = replace(parts, ranges=list(parts.ranges), adaptations=list(parts.adaptations),
                 sections=list(parts.sections), lengths=None if parts.lengths is None else list(parts.lengths))
     n = len(p.sections)
@@ -258,7 +372,7 @@ def mutate_fields(parts: Parts, src: Source, deep: bool = False) -> Parts:
     return p
 
 
-def mutate(data: bytes, parts: Parts, src: Source) -> bytes:
+def mutate(data: bytes, parts: Parts | TiledParts, src: Source) -> bytes:
     """A damaged version of the valid file ``data`` (split as ``parts``)."""
     kind = src.int(0, 9)
     if kind <= 5:  # fields, then valid lengths and CRCs unless the mutation set them
@@ -271,7 +385,22 @@ def mutate(data: bytes, parts: Parts, src: Source) -> bytes:
     return _damage(data, src)
 
 
-def check_unpack(data: bytes) -> LbpgFile | None:
+def _check_whole(f: LbpgFile, data: bytes) -> None:
+    """The invariants of a parsed whole-image file (or tile) whose bytes end ``data``."""
+    h = f.header
+    n = len(f.residual_streams)
+    assert h.version in SUPPORTED_VERSIONS and 1 <= n <= MAX_STREAMS
+    assert len(f.escape_streams) == len(f.adaptations) == len(f.half_widths) == n
+    assert 1 <= h.height <= MAX_SIDE and 1 <= h.width <= MAX_SIDE
+    assert len(h.model_id) == MODEL_ID_BYTES and len(h.checksum) == CHECKSUM_BYTES
+    assert all(-255 <= lo <= hi <= 255 for lo, hi in h.residual_ranges)
+    assert all(len(a) <= MAX_ADAPTATION and all(-128 <= v < 128 for v in a) for a in f.adaptations)
+    assert all(0 <= v <= MAX_HALF_WIDTH for v in f.half_widths)
+    sections = (f.lossy, *f.residual_streams, *f.escape_streams)
+    assert data.endswith(b"".join(sections))
+
+
+def check_unpack(data: bytes) -> LbpgFile | TiledFile | None:
     """Parse ``data``: a FormatError (or subclass), or a file that satisfies the format's
     invariants and packs back to an equal parse. Anything else raises AssertionError (or
     escapes as the unexpected exception it is)."""
@@ -279,17 +408,18 @@ def check_unpack(data: bytes) -> LbpgFile | None:
         f = unpack(data)
     except FormatError:
         return None
-    h = f.header
-    n = len(f.residual_streams)
-    assert h.version in SUPPORTED_VERSIONS and 1 <= n <= MAX_STREAMS
-    assert len(f.escape_streams) == len(f.adaptations) == len(f.half_widths) == n
-    assert h.height >= 1 and h.width >= 1 and len(h.model_id) == MODEL_ID_BYTES and len(h.checksum) == CHECKSUM_BYTES
-    assert all(-255 <= lo <= hi <= 255 for lo, hi in h.residual_ranges)
-    assert all(len(a) <= MAX_ADAPTATION and all(-128 <= v < 128 for v in a) for a in f.adaptations)
-    assert all(0 <= v <= MAX_HALF_WIDTH for v in f.half_widths)
-    sections = (f.lossy, *f.residual_streams, *f.escape_streams)
-    assert data.endswith(b"".join(sections))
-    assert unpack(pack(f)) == replace(f, header=replace(h, version=VERSION))
+    if isinstance(f, TiledFile):
+        h = f.header
+        grid = h.tiles
+        assert 1 <= h.height <= MAX_SIDE and 1 <= h.width <= MAX_SIDE and len(f.tiles) == len(grid)
+        for tile, t in zip(grid, f.tiles):
+            assert t.header.version == VERSION and (t.header.height, t.header.width) == (tile.height, tile.width)
+            assert (t.header.backend_id, t.header.model_id, t.header.greyscale) == (h.backend_id, h.model_id, h.greyscale)
+            _check_whole(t, pack(t))
+        assert unpack(pack_tiled(f)) == f
+        return f
+    _check_whole(f, data)
+    assert unpack(pack(f)) == replace(f, header=replace(f.header, version=VERSION))
     return f
 
 
@@ -319,7 +449,7 @@ class Sample:
     name: str
     data: bytes
     pixels: np.ndarray
-    parts: Parts = field(repr=False)
+    parts: Parts | TiledParts = field(repr=False)
 
 
 def _small_image(seed: int, height: int = 16, width: int = 16) -> np.ndarray:
@@ -331,20 +461,22 @@ def _small_image(seed: int, height: int = 16, width: int = 16) -> np.ndarray:
 @functools.cache
 def samples() -> tuple[Sample, ...]:
     """Small valid files, made once per process: RGB 16x16 at Q 30 (residuals escape their
-    windows), greyscale 16x16 at Q 40, and the stored version-2 file when the shipped model
-    still decodes it."""
+    windows), greyscale 16x16 at Q 40, a tiled 16x300 RGB file (two tiles), and the stored
+    version-2 file when the shipped model still decodes it."""
     import lossless_bpg
     from lossless_bpg.api import _model
 
     rgb = _small_image(1)
     grey = _small_image(2)[..., 0].copy()
+    strip = _small_image(3, 16, 300)
     out = [
         ("rgb16", lossless_bpg.compress(rgb, quality=30), rgb),
         ("grey16", lossless_bpg.compress(grey, quality=40), grey),
+        ("tiled", lossless_bpg.compress(strip, quality=30, tile_size=MIN_TILE_SIZE), strip),
     ]
     v2 = (DATA / "v2_sample.lbpg").read_bytes()
     if unpack(v2).header.model_id == _model("default").model_id:
         from PIL import Image
 
         out.append(("v2", v2, np.asarray(Image.open(DATA / "v2_sample.png").convert("RGB"))))
-    return tuple(Sample(name, data, pixels, Parts.of(data)) for name, data, pixels in out)
+    return tuple(Sample(name, data, pixels, parts_of(data)) for name, data, pixels in out)

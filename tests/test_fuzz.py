@@ -32,6 +32,7 @@ from .fuzzing import (
     check_unpack,
     mutate,
     mutate_fields,
+    parts_of,
     samples,
     varint,
 )
@@ -95,10 +96,22 @@ def test_decoder_ends_every_damaged_file_in_an_error_or_the_exact_pixels(data):
     event("exact" if error is None else type(error).__name__)  # --hypothesis-show-statistics
 
 
+@settings(max_examples=DECODE_EXAMPLES // 2)
+@given(st.data())
+def test_decoder_ends_every_damaged_tiled_file_in_an_error_or_the_exact_pixels(data):
+    """Damage inside the tiles of a tiled file (two 16x150 tiles), tiles swapped, copied,
+    dropped or repeated, behind a valid tiled header."""
+    sample = next(s for s in samples() if s.name == "tiled")
+    damaged = mutate_fields(sample.parts, HypothesisSource(data), deep=True).to_bytes()
+    error = check_decode(damaged, sample.pixels, lossless_bpg.decompress)
+    event("exact" if error is None else type(error).__name__)
+
+
 def test_seed_files_decode_exactly(files):
+    assert "tiled" in [s.name for s in files]
     for sample in files:
         assert check_decode(sample.data, sample.pixels, lossless_bpg.decompress) is None
-        assert Parts.of(sample.data).to_bytes() == sample.data  # the fuzzer's writer is faithful
+        assert parts_of(sample.data).to_bytes() == sample.data  # the fuzzer's writer is faithful
 
 
 def _with(sample, **changes) -> bytes:
