@@ -16,7 +16,7 @@ from .model import ResidualModel
 from .registry import DEFAULT_MODEL, WEIGHTS_DIR, ModelCard, Registry
 
 __all__ = ["DEFAULT_MODEL", "WEIGHTS_DIR", "LoadedModel", "ModelCard", "Registry", "available_models",
-           "find_model_by_id", "load_card", "load_model", "model_id", "save_model", "wrap"]
+           "find_model_by_id", "load_card", "load_model", "model_id", "register", "save_model", "wrap"]
 
 MODEL_ID_BYTES = 8
 
@@ -123,3 +123,23 @@ def find_model_by_id(wanted: bytes, directory: Path = WEIGHTS_DIR) -> LoadedMode
         f"have (available: {registry.describe()}); decode it with the lossless_bpg version "
         f"that wrote it"
     )
+
+
+def register(weights: Path, name: str, directory: Path = WEIGHTS_DIR, description: str = "") -> ModelCard:
+    """Add an exported model (``NAME.pt`` and its ``NAME.yaml`` from ``train --export``) to the
+    registry in ``directory`` as ``<model id>.pt`` / ``<model id>.yaml`` called ``name``. The
+    aliases (``index.yaml``) are left alone: making it the default is a separate decision."""
+    loaded = load_model(str(weights))
+    registry = Registry(directory)
+    if any(c.name == name and c.model_id != loaded.model_id_hex for c in registry.cards) or name in registry.aliases:
+        raise ValueError(f"the registry in {directory} already has a model or alias called {name!r}")
+    meta = dict(loaded.card.meta if loaded.card else {})
+    meta.pop("name", None)
+    card = {"name": name, "generation": loaded.model.generation,
+            "description": description or f"residual model, {sum(p.numel() for p in loaded.model.parameters()):,} parameters",
+            **meta, "model_id": loaded.model_id_hex}
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / f"{loaded.model_id_hex}.pt"
+    torch.save({k: v.detach().cpu().float() for k, v in loaded.model.state_dict().items()}, target)
+    target.with_suffix(".yaml").write_text(yaml.safe_dump(card, sort_keys=False))
+    return Registry(directory).card(name)

@@ -33,6 +33,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="measure the starting model on the validation split before training")
     p.add_argument("--export", metavar="NAME", help="write weights as NAME.pt/NAME.yaml")
     p.add_argument("--export-dir", type=Path, help="folder for --export (default: the package's weights/)")
+    p.add_argument("--register", type=Path, metavar="PT",
+                   help="add the exported model PT (with its YAML beside it) to the registry in "
+                        "--export-dir (default: the package's weights/) as <model id>.pt/.yaml, "
+                        "named by --export, and stop (aliases such as default are not changed)")
     p.add_argument("--calibrate", metavar="NAME",
                    help="measure model NAME (in --export-dir) on the validation split, record its "
                         "starting Q, and stop")
@@ -50,6 +54,15 @@ def run_train(args: argparse.Namespace) -> int:
     if "kodak" in str(args.data.resolve()).lower():
         print("error: refusing to train on the Kodak test set", file=sys.stderr)
         return 2
+    if args.register:
+        from ..residual.weights import WEIGHTS_DIR, register
+
+        if not args.export:
+            print("error: --register needs --export NAME (the registered model's name)", file=sys.stderr)
+            return 2
+        card = register(args.register, args.export, args.export_dir or WEIGHTS_DIR)
+        print(f"registered {card.name} ({card.model_id}) as {card.weights_path}")
+        return 0
     if args.calibrate:
         from ..residual.weights import WEIGHTS_DIR
         from .calibrate import calibrate

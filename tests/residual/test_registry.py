@@ -82,3 +82,22 @@ def test_a_card_whose_weights_do_not_match_its_id_is_refused(tmp_path):
     torch.save(state, tmp_path / f"{FAST_ID}.pt")
     with pytest.raises(ModelMismatchError, match="damaged or does not belong"):
         find_model_by_id(bytes.fromhex(FAST_ID), tmp_path)
+
+
+def test_an_export_is_registered_by_its_id_under_a_name(tmp_path):
+    from lossless_bpg.residual.weights import register
+
+    torch.manual_seed(0)
+    m = ResidualModel(ResidualModelConfig(half_channels=4, quarter_channels=8, quarter_blocks=1, mixtures=2,
+                                          context_steps=16, context_channels=4, head_channels=8,
+                                          context_net_channels=4, channel_net_channels=4))
+    save_model(m, tmp_path / "export", "run", {"training": {"steps": 7, "config": {"qs": [24, 32]}}})
+    card = register(tmp_path / "export" / "run.pt", "strong", tmp_path / "weights")
+    assert card.card_path == tmp_path / "weights" / f"{card.model_id}.yaml"
+    assert (card.name, card.generation, card.q_range) == ("strong", 2, (24, 32))
+    loaded = find_model_by_id(bytes.fromhex(card.model_id), tmp_path / "weights")
+    assert loaded.name == "strong" and loaded.model.generation == 2
+    with pytest.raises(ValueError, match="already has"):
+        torch.manual_seed(1)
+        save_model(ResidualModel(m.config), tmp_path / "export", "other")
+        register(tmp_path / "export" / "other.pt", "strong", tmp_path / "weights")

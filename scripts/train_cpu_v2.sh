@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Background CPU training of the generation 2 residual model, resumable: run it again (same
+# OUTDIR) and it continues from OUTDIR/checkpoint.pt; it starts from the shipped fast model,
+# grown function-preservingly, when there is no checkpoint yet.
+#
+#   nohup nice -n 10 scripts/train_cpu_v2.sh >> out/train_v2/train.log 2>&1 &
+#
+# Environment (optional): OUTDIR (out/train_v2), PACK (data/train_pack8.npz, built from
+# ../shared/datasets/train when missing), MINUTES (total wall-time budget of the run, counted
+# over all its resumptions; the learning rate's cosine decay follows it; default 480),
+# WAIT_PID (a pack-building process to wait for first), THREADS (1).
+set -u
+cd "$(dirname "$0")/.."
+OUTDIR=${OUTDIR:-out/train_v2}
+PACK=${PACK:-data/train_pack8.npz}
+MINUTES=${MINUTES:-480}
+THREADS=${THREADS:-1}
+mkdir -p "$OUTDIR"
+if [ -n "${WAIT_PID:-}" ]; then
+  echo "== $(date -u +%FT%TZ) waiting for process $WAIT_PID (building $PACK)"
+  while kill -0 "$WAIT_PID" 2>/dev/null; do sleep 30; done
+fi
+echo "== $(date -u +%FT%TZ) training (pid $$), checkpoint $OUTDIR/checkpoint.pt, budget $MINUTES min"
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS PYTHONUNBUFFERED=1
+exec .venv/bin/python -m lossless_bpg train --config lossless_bpg/configs/context16_v2.yaml \
+    --pack "$PACK" --checkpoint "$OUTDIR/checkpoint.pt" --minutes "$MINUTES" \
+    --init-from lossless_bpg/weights/2c7ee67f527c3930.pt --validate-first \
+    --export context16_v2 --export-dir "$OUTDIR"
