@@ -10,6 +10,9 @@ or pages is refused rather than reduced to its first one.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +35,35 @@ _BMP_EXACT_RAWMODES = {"BGR", "BGRX", "XBGR", "RGB", "RGBX", "XRGB", "L"}
 _PNM_SEP = rb"(?:\s|#[^\n]*\n)+"
 _PNM_HEADER = re.compile(rb"P([1-6])" + _PNM_SEP + rb"(\d+)" + _PNM_SEP + rb"(\d+)"
                          + rb"(?:" + _PNM_SEP + rb"(\d+))?")
+
+
+#: Peak bytes per pixel of reading an image: Pillow's 4-byte RGB pixels, its bytes export and
+#: the array (measured: a 10240x8000 PNG peaked at about this, over the process's base).
+LOAD_BYTES_PER_PIXEL = 11
+
+_PILLOW_LIMIT = threading.Lock()
+
+
+@contextmanager
+def _size_checked_here() -> Iterator[None]:
+    """Lift Pillow's decompression-bomb limit (89 Mpx warns, 179 Mpx fails) while a file is
+    read: a camera or scanner original may be larger, and load_image checks the size against
+    the format's limit and the memory available instead."""
+    with _PILLOW_LIMIT:
+        before = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = before
+
+
+def _size_problem(width: int, height: int) -> str | None:
+    from .container import MAX_SIDE
+
+    if width > MAX_SIDE or height > MAX_SIDE:
+        return f"the image is {width}x{height}; sides up to {MAX_SIDE} pixels are supported"
+    return None
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
@@ -117,11 +149,15 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)
-        with Image.open(path) as im:
+        with _size_checked_here(), Image.open(path) as im:
             mode = im.mode
-            problem = image_problem(im, head)
+            problem = image_problem(im, head) or _size_problem(*im.size)
             if problem:
                 raise UnsupportedImageError(f"{path}: {problem}. Supported: {SUPPORTED}")
+            from .codec import check_memory
+
+            width, height = im.size
+            check_memory(width * height, LOAD_BYTES_PER_PIXEL, f"read {path}", 0, (height, width))
             im.load()
             arr = np.asarray(im.convert("RGB") if mode == "L" else im, dtype=np.uint8)
     except UnsupportedImageError:

@@ -120,3 +120,28 @@ def test_a_hand_written_8_bit_png_is_read_exactly(tmp_path, rgb8):
     path = tmp_path / "x.png"
     path.write_bytes(png_bytes(rgb8, 8, 2))
     assert np.array_equal(load_image(path)[0], rgb8)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares ``width`` x ``height`` 8-bit RGB pixels and holds almost none."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 7))
+            + _png_chunk(b"IEND", b""))
+
+
+def test_images_larger_than_pillows_bomb_limit_are_judged_by_memory_not_refused_by_pillow(tmp_path, monkeypatch):
+    from lossless_bpg import codec
+    from lossless_bpg.errors import ImageTooLargeError
+
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png_header_only(20000, 10000))  # 200 Mpx: Pillow alone raises a bomb error
+    monkeypatch.setattr(codec, "_available_memory", lambda: 1 << 30)
+    with pytest.raises(ImageTooLargeError, match="20000x10000 image needs about .* to read"):
+        load_image(path)
+    assert Image.MAX_IMAGE_PIXELS is not None  # Pillow's own limit is back for everyone else
+
+
+def test_sides_beyond_the_format_are_refused_before_reading(tmp_path):
+    path = tmp_path / "wide.png"
+    path.write_bytes(_png_header_only((1 << 20) + 1, 1))
+    _refused(path, "sides up to 1048576 pixels")
