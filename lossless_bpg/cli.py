@@ -174,7 +174,7 @@ def _worklist(pairs: list[tuple[Path, Path]], skip_existing: bool) -> tuple[list
 
 def _engine(args: argparse.Namespace) -> Engine:
     """The engine the arguments ask for (checked before any work)."""
-    from .codec import use_one_malloc_arena
+    from .memory import use_one_malloc_arena
 
     if args.force and args.skip_existing:
         raise UsageError("--force overwrites existing outputs and --skip-existing keeps them: give one of them")
@@ -372,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         if args.command in ("compress", "decompress"):
-            from .codec import use_one_malloc_arena
+            from .memory import use_one_malloc_arena
 
             use_one_malloc_arena()
             return _run_interruptibly(args.func, args)

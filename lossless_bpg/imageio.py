@@ -154,7 +154,7 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
             problem = image_problem(im, head) or _size_problem(*im.size)
             if problem:
                 raise UnsupportedImageError(f"{path}: {problem}. Supported: {SUPPORTED}")
-            from .codec import check_memory
+            from .memory import check_memory
 
             width, height = im.size
             check_memory(width * height, LOAD_BYTES_PER_PIXEL, f"read {path}", 0, (height, width))

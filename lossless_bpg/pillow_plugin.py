@@ -57,7 +57,7 @@ class LbpgImageFile(ImageFile.ImageFile):
     def load_prepare(self) -> None:
         # Before Pillow allocates the image: a header's size is refused as the decoder would
         # refuse it (even where Image.MAX_IMAGE_PIXELS was lifted), not attempted.
-        from .codec import check_decode_memory
+        from .memory import check_decode_memory
 
         check_decode_memory(self._lbpg_header)
         super().load_prepare()

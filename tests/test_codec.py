@@ -126,12 +126,12 @@ def test_version_2_files_still_decode_exactly(model):
 
 
 def test_an_image_too_large_for_the_machine_is_refused_before_any_work(model, rng, monkeypatch):
-    from lossless_bpg import codec
+    from lossless_bpg import memory
     from lossless_bpg.errors import ImageTooLargeError
 
     image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     data = compress(image, model, quality=30).data
-    monkeypatch.setattr(codec, "_available_memory", lambda: 256 << 20)
+    monkeypatch.setattr(memory, "_available_memory", lambda: 256 << 20)
     with pytest.raises(ImageTooLargeError, match=r"64x64 image needs about 0\.\d GB .* has 0\.2 GB"):
         compress(image, model, quality=30)
     with pytest.raises(ImageTooLargeError, match="to decompress"):
@@ -176,8 +176,8 @@ def test_a_sampled_search_codes_the_whole_image_at_the_q_it_found(model, rng, mo
 def test_the_memory_check_counts_what_is_available_now_not_what_is_installed():
     import os
 
-    from lossless_bpg import codec
+    from lossless_bpg import memory
 
-    available = codec._available_memory()
+    available = memory._available_memory()
     physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     assert available is not None and 0 < available <= physical

@@ -130,12 +130,12 @@ def _png_header_only(width: int, height: int) -> bytes:
 
 
 def test_images_larger_than_pillows_bomb_limit_are_judged_by_memory_not_refused_by_pillow(tmp_path, monkeypatch):
-    from lossless_bpg import codec
+    from lossless_bpg import memory
     from lossless_bpg.errors import ImageTooLargeError
 
     path = tmp_path / "huge.png"
     path.write_bytes(_png_header_only(20000, 10000))  # 200 Mpx: Pillow alone raises a bomb error
-    monkeypatch.setattr(codec, "_available_memory", lambda: 1 << 30)
+    monkeypatch.setattr(memory, "_available_memory", lambda: 1 << 30)
     with pytest.raises(ImageTooLargeError, match="20000x10000 image needs about .* to read"):
         load_image(path)
     assert Image.MAX_IMAGE_PIXELS is not None  # Pillow's own limit is back for everyone else
