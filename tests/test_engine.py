@@ -245,3 +245,16 @@ def test_interrupting_ray_cancels_its_tasks(ray_instance):
     worker.join(30)
     assert not worker.is_alive() and sorted(abandoned) == [120.0, 121.0]
     assert ray_instance.is_initialized(), "a Ray the engine did not start is left running"
+
+
+def test_bench_on_ray_gives_the_rows_it_gives_locally(folder, ray_instance, tmp_path):
+    import csv
+
+    def sizes(out: Path) -> dict[tuple[str, str], str]:
+        with open(out / "results.csv") as fh:
+            return {(r["image"], r["codec"]): r["bytes"] for r in csv.DictReader(fh) if r["exact"] == "True"}
+
+    for name, extra in (("here", []), ("there", ["--engine", "ray"])):
+        assert main(["bench", str(folder), "--out", str(tmp_path / name), "--codecs", "png,jpegls",
+                     "--no-plots", *extra]) == 0
+    assert sizes(tmp_path / "there") == sizes(tmp_path / "here") and len(sizes(tmp_path / "here")) == 6

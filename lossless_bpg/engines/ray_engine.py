@@ -72,7 +72,9 @@ class RayEngine(Engine):
                 ray.init(address=self.config.ray_address, logging_level=logging.WARNING)
             else:
                 workers = self.config.workers or max(1, cores() // threads)
-                ray.init(num_cpus=workers * threads, include_dashboard=False, logging_level=logging.WARNING)
+                # ERROR: a Ray of this run's own needs no notes on its security set-up, or on
+                # its SIGTERM handler (the command runs in a worker thread, see cli).
+                ray.init(num_cpus=workers * threads, include_dashboard=False, logging_level=logging.ERROR)
             self._started_ray = True
         if self.config.workers:
             return self.config.workers, threads
