@@ -6,7 +6,8 @@ this process has already started (``ray.init`` by the caller) is used as it is a
 With ``ray_address`` the engine joins that cluster: every node needs this package installed (the
 same version) and must see the inputs and outputs at the same paths (a shared filesystem), since
 tasks read and write the files themselves. Each task reserves ``threads`` CPUs (default 1 on a
-cluster), so Ray runs as many at once on each node as its CPUs allow. A task is tried once: a
+cluster or a Ray already running; never more than the largest node has), so Ray runs as many at
+once on each node as its CPUs allow. A task is tried once: a
 task whose worker dies fails its file (run again with ``--skip-existing`` to redo only those).
 """
 
@@ -59,37 +60,39 @@ class RayEngine(Engine):
         where = f"cluster at {self.config.ray_address}" if self.config.ray_address else "local Ray"
         return f"ray engine, {where}"
 
-    def _connect(self) -> tuple[int, int]:
-        """Start or join Ray; (jobs in flight at most, threads per job)."""
+    def _connect(self) -> tuple[int, int, int]:
+        """Start or join Ray; (jobs in flight at most, torch threads per job, CPUs each reserves)."""
         ray = self.ray
-        cluster = bool(self.config.ray_address)
-        if cluster:
-            threads = self.config.threads or 1
-        else:
+        own = not self.config.ray_address and not ray.is_initialized()
+        if own:  # a local Ray of our own, sized as a local pool would be
             threads = threads_per_worker(self.config.workers or cores(), self.config.threads)
-        if not ray.is_initialized():
-            if cluster:
-                ray.init(address=self.config.ray_address, logging_level=logging.WARNING)
-            else:
-                workers = self.config.workers or max(1, cores() // threads)
-                # ERROR: a Ray of this run's own needs no notes on its security set-up, or on
-                # its SIGTERM handler (the command runs in a worker thread, see cli).
-                ray.init(num_cpus=workers * threads, include_dashboard=False, logging_level=logging.ERROR)
+            workers = self.config.workers or max(1, cores() // threads)
+            # ERROR: a Ray of this run's own needs no notes on its security set-up, or on
+            # its SIGTERM handler (the command runs in a worker thread, see cli).
+            ray.init(num_cpus=workers * threads, include_dashboard=False, logging_level=logging.ERROR)
             self._started_ray = True
+        else:  # a cluster, or a Ray this process runs already: its CPUs are not ours to divide
+            threads = self.config.threads or 1
+            if not ray.is_initialized():
+                ray.init(address=self.config.ray_address, logging_level=logging.WARNING)
+                self._started_ray = True  # connected: disconnect at the end (the cluster stays)
+        # A task asking for more CPUs than any machine has would wait for ever.
+        largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
+        reserve = max(1, min(threads, int(largest)))
         if self.config.workers:
-            return self.config.workers, threads
+            return self.config.workers, threads, reserve
         cpus = int(ray.cluster_resources().get("CPU", 1))
         # A cluster's tasks are queued a little ahead of its CPUs, so none waits on the driver.
-        return max(1, cpus // threads) * (2 if cluster else 1), threads
+        return max(1, cpus // reserve) * (1 if own else 2), threads, reserve
 
     def _run(self, fn: Callable[[J], R], jobs: Sequence[J],
              status: Callable[[str], None] | None) -> Iterator[Outcome[R]]:
         if not jobs:
             return
         ray = self.ray
-        in_flight, threads = self._connect()
-        # One CPU reservation per thread: Ray then runs no more tasks at once than a node has cores.
-        remote = ray.remote(_task).options(num_cpus=threads, max_retries=0)
+        in_flight, threads, reserve = self._connect()
+        # One CPU reserved per thread: Ray then runs no more tasks at once than a node has cores.
+        remote = ray.remote(_task).options(num_cpus=reserve, max_retries=0)
         pending = list(enumerate(jobs))
         pending.reverse()
         try:
@@ -132,12 +135,14 @@ class RayEngine(Engine):
                 pass
 
     def _stop_workers(self) -> None:
-        if self._started_ray:
-            self.close()  # a local Ray stopped whole takes its tasks with it
-        else:
-            self._cancel()
+        if not (self._started_ray and not self.config.ray_address):
+            self._cancel()  # tasks on a cluster, or on a Ray that is not ours to stop
+        # A local Ray of our own is stopped whole, tasks and all (cancelling its tasks first
+        # left its agent processes running); from a cluster we disconnect.
+        self.close()
 
     def close(self) -> None:
+        """Stop the local Ray this engine started, or leave the cluster it joined."""
         if self._started_ray:
             self._started_ray = False
             self.ray.shutdown()
