@@ -8,13 +8,16 @@
 # Environment (optional): OUTDIR (out/train_v2), PACK (data/train_pack8.npz, built from
 # ../shared/datasets/train when missing), MINUTES (total wall-time budget of the run, counted
 # over all its resumptions; the learning rate's cosine decay follows it; default 480),
-# WAIT_PID (a pack-building process to wait for first), THREADS (1).
+# WAIT_PID (a pack-building process to wait for first), THREADS (1), VALIDATE_FIRST (1: measure
+# the starting model on the validation split first, ~10 min here; a grown model's equals fast's).
 set -u
 cd "$(dirname "$0")/.."
 OUTDIR=${OUTDIR:-out/train_v2}
 PACK=${PACK:-data/train_pack8.npz}
 MINUTES=${MINUTES:-480}
 THREADS=${THREADS:-1}
+FIRST=()
+[ "${VALIDATE_FIRST:-0}" = 1 ] && FIRST=(--validate-first)
 mkdir -p "$OUTDIR"
 if [ -n "${WAIT_PID:-}" ]; then
   echo "== $(date -u +%FT%TZ) waiting for process $WAIT_PID (building $PACK)"
@@ -24,5 +27,5 @@ echo "== $(date -u +%FT%TZ) training (pid $$), checkpoint $OUTDIR/checkpoint.pt,
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS PYTHONUNBUFFERED=1
 exec .venv/bin/python -m lossless_bpg train --config lossless_bpg/configs/context16_v2.yaml \
     --pack "$PACK" --checkpoint "$OUTDIR/checkpoint.pt" --minutes "$MINUTES" \
-    --init-from lossless_bpg/weights/2c7ee67f527c3930.pt --validate-first \
+    --init-from lossless_bpg/weights/2c7ee67f527c3930.pt "${FIRST[@]}" \
     --export context16_v2 --export-dir "$OUTDIR"
