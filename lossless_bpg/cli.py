@@ -18,11 +18,12 @@ from typing import Protocol, TypeVar
 import numpy as np
 
 from . import __version__
+from .container import DEFAULT_TILE_SIZE
 from .engines import Engine, EngineUnavailableError, add_engine_arguments, engine_from_args
 from .errors import LosslessBpgError
-from .jobs import FileResult, save_image
+from .jobs import FileResult
 
-__all__ = ["build_parser", "main", "save_image"]
+__all__ = ["build_parser", "main"]
 
 IMAGE_SUFFIXES = {".png", ".ppm", ".pnm", ".bmp", ".tif", ".tiff", ".webp"}
 LBPG_SUFFIX = ".lbpg"
@@ -193,7 +194,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
         return 1
     todo, skipped = _worklist(_plan_outputs(files, args.output, LBPG_SUFFIX), args.skip_existing)
     options = CompressOptions(model=args.model, backend=args.backend, quality=args.quality, effort=args.effort,
-                              verify=args.verify, force=args.force, skip_existing=args.skip_existing)
+                              verify=args.verify, force=args.force, skip_existing=args.skip_existing,
+                              tile_size=args.tile_size or None, tile_workers=args.tile_workers)
     if todo:
         _model(args.model)  # a model that does not load is one error, not one per file
     results = skipped + _run_jobs(args, engine, "compress", compress_file,
@@ -218,7 +220,8 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     todo, skipped = _worklist(_plan_outputs(files, args.output, ".png"), args.skip_existing)
     if todo and args.model:
         _model(args.model)
-    options = DecompressOptions(model=args.model, force=args.force, skip_existing=args.skip_existing)
+    options = DecompressOptions(model=args.model, force=args.force, skip_existing=args.skip_existing,
+                                tile_workers=args.tile_workers)
     results = skipped + _run_jobs(args, engine, "decompress", decompress_file,
                                   [DecompressJob(src, dst, options) for src, dst in todo])
     if not args.quiet and len(results) > 1:
@@ -269,6 +272,24 @@ def _add_threads(p: argparse.ArgumentParser) -> None:
                         "when running several processes at once. Files decode identically at any N.")
 
 
+def _tile_size(text: str) -> int:
+    from .container import tile_grid
+
+    n = int(text)
+    if n:
+        try:
+            tile_grid(1, 1, n)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{exc}, or 0 to code every image whole") from None
+    return n
+
+
+def _add_tile_workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tile-workers", type=_threads, default=1, metavar="N",
+                   help="threads coding the tiles of a large image, each running the model on one "
+                        "CPU thread (default 1; more use more memory, one tile each). The bytes do not depend on N.")
+
+
 def _add_dataset_arguments(p: argparse.ArgumentParser) -> None:
     add_engine_arguments(p)
     p.add_argument("--skip-existing", action="store_true",
@@ -295,6 +316,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default", help="residual model name or .pt path")
     p.add_argument("--verify", action="store_true", help="decode each file again and compare pixels")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
+    p.add_argument("--tile-size", type=_tile_size, default=DEFAULT_TILE_SIZE, metavar="N",
+                   help=f"code an image with a side longer than N in independent tiles of about N "
+                        f"(default {DEFAULT_TILE_SIZE}: memory bounded by the tile; 0: every image whole)")
+    _add_tile_workers(p)
     _add_threads(p)
     _add_dataset_arguments(p)
     p.set_defaults(func=cmd_compress)
@@ -305,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--model", help="residual model (default: the one the file names)")
     p.add_argument("--quiet", action="store_true")
+    _add_tile_workers(p)
     _add_threads(p)
     _add_dataset_arguments(p)
     p.set_defaults(func=cmd_decompress)

@@ -14,12 +14,19 @@ import traceback
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from .container import DEFAULT_TILE_SIZE
 from .engines import report_status
 from .errors import LosslessBpgError, OutputExistsError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .codec import DecodedBands
+    from .residual import LoadedModel
 
 Status = Literal["done", "skipped", "failed"]
 
@@ -33,6 +40,8 @@ class CompressOptions:
     verify: bool = False
     force: bool = False
     skip_existing: bool = False
+    tile_size: int | None = DEFAULT_TILE_SIZE  # None: every image whole
+    tile_workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,7 @@ class DecompressOptions:
     model: str | None = None  # None: the shipped model the file names
     force: bool = False
     skip_existing: bool = False
+    tile_workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ def compress_file(job: CompressJob) -> FileResult:
     """Compress the image ``job.src`` to ``job.dst`` (atomically; an existing output is an
     error without ``force``, or skipped with ``skip_existing``), verifying it first when asked."""
     from .api import _model
-    from .codec import compress, decompress
+    from .codec import compress
     from .fileio import write_bytes_atomic
     from .imageio import load_image
 
@@ -116,17 +126,19 @@ def compress_file(job: CompressJob) -> FileResult:
             tried.append(str(q))
             report_status(f"{src.name}: Q {', '.join(tried)} tried")
 
+        def show_tiles(done: int, total: int, what: str = "coded") -> None:
+            report_status(f"{src.name}: {done}/{total} tiles {what}")
+
         t0 = time.perf_counter()
         result = compress(image, model, backend=options.backend, quality=options.quality,
-                          greyscale=greyscale, effort=options.effort, progress=show_trial)
+                          greyscale=greyscale, effort=options.effort, progress=show_trial,
+                          tile_size=options.tile_size, workers=options.tile_workers, tile_progress=show_tiles)
         encode_s = time.perf_counter() - t0
         decode_s = float("nan")
         if options.verify:
             t0 = time.perf_counter()
-            decoded, _ = decompress(result.data, model)
+            _verify(src, image, result.data, model, options.tile_workers, partial(show_tiles, what="verified"))
             decode_s = time.perf_counter() - t0
-            if not np.array_equal(decoded, image):
-                raise LosslessBpgError(f"{src}: verification failed (decoded pixels differ)")
         write_bytes_atomic(dst, result.data, force=options.force)
     except OutputExistsError as exc:
         if options.skip_existing:  # written by someone else meanwhile
@@ -142,19 +154,37 @@ def compress_file(job: CompressJob) -> FileResult:
         residual_bytes=result.residual_bytes, encode_s=encode_s, decode_s=decode_s))
 
 
-def save_image(path: Path, image: np.ndarray, greyscale: bool) -> None:
-    """Write decoded (H, W, 3) pixels as a PNG: one channel when the source was greyscale."""
-    from PIL import Image
+def _verify(src: Path, image: np.ndarray, data: bytes, model: LoadedModel, workers: int,
+            progress: Callable[[int, int], None]) -> None:
+    """Decode ``data`` band by band (no second copy of a large image) and compare with ``image``."""
+    from .codec import decode_bands
 
-    pil = Image.fromarray(image[..., 0], "L") if greyscale else Image.fromarray(image, "RGB")
-    pil.save(path, format="PNG")
+    top = 0
+    for band in decode_bands(data, model, workers, progress).bands:
+        if not np.array_equal(band, image[top : top + band.shape[0]]):
+            raise LosslessBpgError(f"{src}: verification failed (decoded pixels differ)")
+        top += band.shape[0]
+
+
+def write_png(path: Path, decoding: DecodedBands) -> None:
+    """Write a file being decoded as a PNG, band by band as its rows come (a tiled image is
+    never whole in memory): one channel when the source was greyscale. Raises, leaving a
+    partial file for the caller to remove, if any check of the decoding fails."""
+    from .pngwrite import PngWriter
+
+    h = decoding.header
+    with open(path, "wb") as fh:
+        writer = PngWriter(fh, h.width, h.height, greyscale=h.greyscale)
+        for band in decoding.bands:
+            writer.write(band[..., 0] if h.greyscale else band)
+        writer.close()
 
 
 def decompress_file(job: DecompressJob) -> FileResult:
     """Decode the ``.lbpg`` file ``job.src`` to the PNG ``job.dst`` (same rules for outputs as
     :func:`compress_file`)."""
     from .api import _model, _model_for, read_header
-    from .codec import decompress
+    from .codec import decode_bands
     from .fileio import write_atomic
 
     src, dst, options = job.src, job.dst, job.options
@@ -165,8 +195,10 @@ def decompress_file(job: DecompressJob) -> FileResult:
         _exists_and_not_wanted(dst, options.force)
         data = src.read_bytes()
         model = _model(options.model) if options.model else _model_for(read_header(data).model_id)
-        image, header = decompress(data, model)
-        write_atomic(dst, partial(save_image, image=image, greyscale=header.greyscale), force=options.force)
+        decoding = decode_bands(data, model, options.tile_workers,
+                                lambda done, total: report_status(f"{src.name}: {done}/{total} tiles decoded"))
+        del data  # the parsed file holds what decoding needs
+        write_atomic(dst, partial(write_png, decoding=decoding), force=options.force)
     except OutputExistsError as exc:
         if options.skip_existing:
             return _skipped(src, dst)

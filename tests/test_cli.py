@@ -254,3 +254,56 @@ def test_ctrl_c_stops_a_long_compress_at_once_and_leaves_nothing(tmp_path, rng):
     assert time.monotonic() - sent < 2.0
     assert proc.returncode == 130 and "interrupted" in err
     assert not out.exists() or not list(out.iterdir()), "nothing may be left behind"
+
+
+@pytest.fixture(scope="module")
+def wide_photo(tmp_path_factory):
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:40, 0:300]
+    img = np.clip(np.stack([xx * 0.8, yy * 3.0, (xx + yy) * 0.4], -1) + rng.normal(0, 4, (40, 300, 3)), 0, 255)
+    folder = tmp_path_factory.mktemp("wide")
+    return _png(folder / "wide.png", img.astype(np.uint8)), img.astype(np.uint8)
+
+
+def test_a_large_image_is_coded_in_tiles_and_decoded_band_by_band(tmp_path, wide_photo, capsys):
+    src, img = wide_photo
+    out, dec = tmp_path / "out", tmp_path / "dec"
+    assert main(["compress", str(src), "-o", str(out), "-q", "30", "--tile-size", "256", "--verify"]) == 0
+    assert "verified bit-exact" in capsys.readouterr().out
+    assert main(["info", str(out / "wide.lbpg")]) == 0
+    info = capsys.readouterr().out
+    assert "container version  4" in info and "tiles              2 (nominal side 256" in info
+    assert "Q per tile: 30 (2 tiles)" in info
+    assert main(["decompress", str(out / "wide.lbpg"), "-o", str(dec), "--tile-workers", "2"]) == 0
+    assert np.array_equal(np.asarray(Image.open(dec / "wide.png")), img)
+
+
+def test_tile_workers_do_not_change_the_file_and_tile_size_0_codes_whole(tmp_path, wide_photo):
+    src, _ = wide_photo
+    runs = {}
+    for name, extra in {"one": [], "two": ["--tile-workers", "2"], "whole": ["--tile-size", "0"]}.items():
+        assert main(["compress", str(src), "-o", str(tmp_path / name), "-q", "30", "--tile-size", "256",
+                     "--quiet", *extra]) == 0
+        runs[name] = (tmp_path / name / "wide.lbpg").read_bytes()
+    assert runs["one"] == runs["two"]
+    assert runs["whole"][4] == 3 and runs["one"][4] == 4  # container versions
+
+
+@pytest.mark.parametrize("size", ["100", "300", "-64"])
+def test_tile_sizes_the_format_does_not_allow_are_usage_errors(photo, size, capsys):
+    src, _ = photo
+    with pytest.raises(SystemExit) as exc:
+        main(["compress", str(src), "--tile-size", size])
+    assert exc.value.code == 2
+    assert "multiple of 64" in capsys.readouterr().err
+
+
+def test_tiles_decode_in_threads_in_a_fresh_process(tmp_path, wide_photo):
+    """The first use of the native coder happens in several tile threads at once."""
+    src, img = wide_photo
+    assert main(["compress", str(src), "-o", str(tmp_path), "-q", "30", "--tile-size", "256", "--quiet"]) == 0
+    done = subprocess.run([sys.executable, "-m", "lossless_bpg", "decompress", str(tmp_path / "wide.lbpg"),
+                           "-o", str(tmp_path / "dec"), "--tile-workers", "2", "--quiet"],
+                          check=False, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "dec" / "wide.png")), img)

@@ -24,6 +24,7 @@ import platform
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import ModuleType
@@ -38,6 +39,7 @@ BUILD_WAIT_S = 300.0
 #: Overrides where built modules are kept (for a read-only environment, or tests).
 DIR_ENV = "LOSSLESS_BPG_NATIVE_DIR"
 
+_LOAD_LOCK = threading.Lock()
 _LOADED: ModuleType | None = None
 
 
@@ -172,7 +174,15 @@ def build(folder: Path, wait_s: float = BUILD_WAIT_S) -> Path:
 
 def load() -> ModuleType:
     """The built coder module (``encode_cdf``, ``decode_cdf``), building it first if no build
-    for this environment exists anywhere it is looked for."""
+    for this environment exists anywhere it is looked for. Thread-safe: tiles decoded in
+    threads call it at once, and a module being loaded in one thread has no functions yet."""
+    if _LOADED is not None:
+        return _LOADED
+    with _LOAD_LOCK:
+        return _load()
+
+
+def _load() -> ModuleType:
     global _LOADED
     if _LOADED is None:
         key = build_key(backend_source())

@@ -25,7 +25,12 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--tile-size", type=int, default=DEFAULT_TILE_SIZE)
     ap.add_argument("--workers", type=int, default=2, help="tile workers (the bytes do not depend on it)")
+    ap.add_argument("--threads", type=int, help="torch threads of the whole-image runs (bytes do not depend on it)")
     args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     done = set()
     if args.out.exists():
         done = {json.loads(line)["image"] for line in args.out.read_text().splitlines() if line.strip()}
