@@ -258,3 +258,17 @@ def test_bench_on_ray_gives_the_rows_it_gives_locally(folder, ray_instance, tmp_
         assert main(["bench", str(folder), "--out", str(tmp_path / name), "--codecs", "png,jpegls",
                      "--no-plots", *extra]) == 0
     assert sizes(tmp_path / "there") == sizes(tmp_path / "here") and len(sizes(tmp_path / "here")) == 6
+
+
+def test_an_unreachable_cluster_is_named_at_once():
+    import socket
+
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'lossless_bpg[ray]')")
+    from lossless_bpg.engines.ray_engine import _check_reachable
+
+    with socket.socket() as s:  # a loopback port nothing listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(EngineUnavailableError, match=f"cannot reach the Ray cluster at 127.0.0.1:{port}"):
+        _check_reachable(f"127.0.0.1:{port}")
+    _check_reachable("auto")  # left to Ray

@@ -14,6 +14,7 @@ task whose worker dies fails its file (run again with ``--skip-existing`` to red
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -69,12 +70,20 @@ class RayEngine(Engine):
             workers = self.config.workers or max(1, cores() // threads)
             # ERROR: a Ray of this run's own needs no notes on its security set-up, or on
             # its SIGTERM handler (the command runs in a worker thread, see cli).
-            ray.init(num_cpus=workers * threads, include_dashboard=False, logging_level=logging.ERROR)
+            try:
+                ray.init(num_cpus=workers * threads, include_dashboard=False, logging_level=logging.ERROR)
+            except Exception as exc:  # Ray raises many kinds; all mean the same here
+                raise EngineUnavailableError(f"cannot start a local Ray: {_first_line(exc)}") from exc
             self._started_ray = True
         else:  # a cluster, or a Ray this process runs already: its CPUs are not ours to divide
             threads = self.config.threads or 1
-            if not ray.is_initialized():
-                ray.init(address=self.config.ray_address, logging_level=logging.WARNING)
+            address = self.config.ray_address
+            if address and not ray.is_initialized():
+                _check_reachable(address)
+                try:
+                    ray.init(address=address, logging_level=logging.WARNING)
+                except Exception as exc:
+                    raise EngineUnavailableError(f"cannot join the Ray cluster at {address}: {_first_line(exc)}") from exc
                 self._started_ray = True  # connected: disconnect at the end (the cluster stays)
         # A task asking for more CPUs than any machine has would wait for ever.
         largest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
@@ -148,9 +157,28 @@ class RayEngine(Engine):
             self.ray.shutdown()
 
 
+def _check_reachable(address: str) -> None:
+    """Fail at once, with a message, when nothing listens at a HOST:PORT address (ray.init
+    would retry for many minutes); 'auto' and ray:// addresses are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+    except OSError as exc:
+        raise EngineUnavailableError(
+            f"cannot reach the Ray cluster at {address} ({exc}): is 'ray start --head' running there, "
+            "and is the address the one it printed?"
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _describe_ray_error(exc: BaseException) -> str:
     cause = getattr(exc, "cause", None)  # RayTaskError: the job's own exception
     if isinstance(cause, BaseException):
         return f"{type(cause).__name__}: {cause}"
-    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {first_line}"
+    return f"{type(exc).__name__}: {_first_line(exc)}"
