@@ -29,6 +29,9 @@ class TrainConfig:
     #: Relative sampling weight of training crops by source (the name before the first "_");
     #: sources not listed weigh 1. Lets the few never-JPEG photographs count for more.
     source_weights: dict[str, float] = field(default_factory=dict)
+    #: Generation 2: learning rate of the parameters grown from generation 1 (the shipped
+    #: model's), as a fraction of ``lr``; the new context and channel networks get all of it.
+    pretrained_lr_scale: float = 1.0
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:

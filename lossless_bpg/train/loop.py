@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..residual.config import GENERATION_2_FIELDS, ResidualModelConfig
 from ..residual.layer import residual_bits
 from ..residual.model import ResidualModel, grow_state_dict
 from .config import TrainConfig
@@ -42,6 +43,21 @@ def evaluate(model: ResidualModel, data: PackedData) -> dict[int, float]:
                 acc[1] += image.numel()
     model.train()
     return {q: bits / n for q, (bits, n) in sorted(totals.items())}
+
+
+def _param_groups(model: ResidualModel, cfg: TrainConfig) -> list[dict]:
+    """One group, or with ``cfg.pretrained_lr_scale`` != 1 for a generation 2 model two: the
+    parameters generation 1 has too (same name and shape: what growth copies from the shipped
+    model) at that fraction of the learning rate, the new or grown ones at the full rate."""
+    if cfg.pretrained_lr_scale == 1.0 or model.generation == 1:
+        return [{"params": list(model.parameters())}]
+    base = {k: v for k, v in cfg.model.to_dict().items() if k not in GENERATION_2_FIELDS}
+    old = {k: v.shape for k, v in ResidualModel(ResidualModelConfig(**base)).state_dict().items()}
+    inherited: list[torch.nn.Parameter] = []
+    new: list[torch.nn.Parameter] = []
+    for name, param in model.named_parameters():
+        (inherited if old.get(name) == param.shape else new).append(param)
+    return [{"params": inherited, "lr_scale": cfg.pretrained_lr_scale}, {"params": new, "lr_scale": 1.0}]
 
 
 def _lr(cfg: TrainConfig, step: int, progress: float) -> float:
@@ -78,7 +94,7 @@ def train(
         grown, taken = grow_state_dict(model, {k: v.to(dev) for k, v in source.items()})
         model.load_state_dict(grown)
         log(f"initialised {taken}/{len(grown)} tensors from {init_from} (smaller ones grown, zero-padded)")
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     step, elapsed = 0, 0.0
     if checkpoint.exists():
@@ -115,7 +131,7 @@ def train(
     running, window = float("nan"), []
     while progress() < 1.0:
         for group in opt.param_groups:
-            group["lr"] = _lr(cfg, step, progress())
+            group["lr"] = _lr(cfg, step, progress()) * group.get("lr_scale", 1.0)
         image, recon, q = train_data.batch(cfg.batch_size, cfg.crop, gen)
         loss = residual_bits(model, recon, q, image - recon) / image.numel()
         opt.zero_grad(set_to_none=True)

@@ -95,3 +95,24 @@ def test_generation_2_grows_from_a_generation_1_export_and_resumes(packed, capsy
     assert first["g1"] == pytest.approx(first["g2"], rel=1e-5)
     model, record = checkpoint_model(d / "ck_g2.pt")
     assert model.generation == 2 and record["step"] == 2
+
+
+def test_grown_parameters_can_learn_slower_than_the_new_ones():
+    import dataclasses
+
+    from lossless_bpg.residual import ResidualModel
+    from lossless_bpg.train.config import TrainConfig
+    from lossless_bpg.train.loop import _param_groups
+
+    model_cfg = {**TINY["model"], "context_steps": 16, "half_blocks": 0, "context_net_channels": 8,
+                 "channel_net_channels": 8}
+    cfg = TrainConfig.from_dict({**TINY, "model": model_cfg, "pretrained_lr_scale": 0.25})
+    model = ResidualModel(cfg.model)
+    inherited, new = _param_groups(model, cfg)
+    assert (inherited["lr_scale"], new["lr_scale"]) == (0.25, 1.0)
+    assert len(inherited["params"]) + len(new["params"]) == len(list(model.parameters()))
+    names = {id(p): n for n, p in model.named_parameters()}
+    new_names = {names[id(p)] for p in new["params"]}
+    assert "pass_embedding" in new_names and "heads.3.0.weight" in new_names  # grown: full rate
+    assert not any(n.startswith(("stem", "trunk", "context.")) for n in new_names)
+    assert len(_param_groups(model, dataclasses.replace(cfg, pretrained_lr_scale=1.0))) == 1
