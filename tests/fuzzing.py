@@ -299,7 +299,12 @@ def _mutate_tiled(parts: TiledParts, src: Source, deep: bool) -> TiledParts:
             p.checksum = _flip_bits(p.checksum, src, 1)
         elif which == 8:  # a tile's own fields: damage that reaches the tile's decoders
             i = src.int(0, n - 1)
-            p.tiles[i] = _mutate_whole(Parts.of(p.tiles[i]), src, deep).to_bytes()
+            try:
+                tile = Parts.of(p.tiles[i])
+            except (ValueError, AssertionError, IndexError):  # damaged by an earlier change
+                p.tiles[i] = _damage(p.tiles[i], src)
+            else:
+                p.tiles[i] = _mutate_whole(tile, src, deep).to_bytes()
         elif which == 9:  # swap two tiles, or copy one over another
             i, j = src.int(0, n - 1), src.int(0, n - 1)
             if src.int(0, 1):
