@@ -280,7 +280,7 @@ def _mutate_tiled(parts: TiledParts, src: Source, deep: bool) -> TiledParts:
         elif which == 1:
             p.prefix = p.prefix[:8] + _flip_bits(p.prefix[8:], src, 1)
         elif which in (2, 3):  # absurd or slightly wrong sizes
-            old = p.height if which == 2 else p.width
+            old = parts.height if which == 2 else parts.width  # the valid original
             value = _varint_value(src) if src.int(0, 1) else varint(max(0, read_varint(old, 0)[0] + src.int(-300, 300)))
             if which == 2:
                 p.height = value
