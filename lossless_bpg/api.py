@@ -199,13 +199,11 @@ def decompress(data: BytesLike, *, model: str | None = None, workers: int = 1) -
 def decode(data: BytesLike, *, model: str | None = None, workers: int = 1) -> tuple[np.ndarray, AnyHeader]:
     """:func:`decompress`, also returning the file's parsed header."""
     from .codec import decompress as _decompress
-    from .container import unpack
 
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"decompress takes the bytes of an .lbpg file, not {type(data).__name__}")
-    data = bytes(data)
-    loaded = _model(model) if model is not None else _model_for(unpack(data).header.model_id)
-    image, header = _decompress(data, loaded, workers=workers)
+    loaded = _model(model) if model is not None else None
+    image, header = _decompress(bytes(data), loaded, workers=workers, find_model=_model_for)
     if header.greyscale:
         image = np.ascontiguousarray(image[..., 0])
     return image, header

@@ -401,15 +401,16 @@ def decode_bands(
     model: LoadedModel | None = None,
     workers: int = 1,
     tile_progress: Callable[[int, int], None] | None = None,
+    find_model: Callable[[bytes], LoadedModel] = find_model_by_id,
 ) -> DecodedBands:
     """Start decoding an .lbpg file. The structure, the model and the memory needed are checked
     here, before any pixel is decoded; the pixels come as the bands are iterated, so a tiled
-    image never needs to be whole in memory. ``model`` defaults to the shipped model whose id
-    the file records."""
+    image never needs to be whole in memory. ``model`` defaults to the model whose id the file
+    records, as ``find_model`` finds it (by default, among the shipped models)."""
     f = unpack(data)
     h = f.header
     if model is None:
-        model = find_model_by_id(h.model_id)
+        model = find_model(h.model_id)
     elif model.model_id != h.model_id:
         raise ModelMismatchError(
             f"file was written with residual model {h.model_id.hex()}, but model "
@@ -468,13 +469,14 @@ def _tiled_bands(
 def decompress(
     data: bytes, model: LoadedModel | None = None, workers: int = 1,
     tile_progress: Callable[[int, int], None] | None = None,
+    find_model: Callable[[bytes], LoadedModel] = find_model_by_id,
 ) -> tuple[np.ndarray, AnyHeader]:
     """Decode an .lbpg file to its exact (H, W, 3) uint8 pixels; verify the stored checksum.
 
-    ``model`` defaults to the shipped model whose id the file records; ``workers`` threads
-    decode the tiles of a tiled file.
+    ``model`` defaults to the model whose id the file records (see :func:`decode_bands`);
+    ``workers`` threads decode the tiles of a tiled file.
     """
-    decoding = decode_bands(data, model, workers, tile_progress)
+    decoding = decode_bands(data, model, workers, tile_progress, find_model)
     h = decoding.header
     bands = iter(decoding.bands)
     first = next(bands)

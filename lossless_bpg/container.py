@@ -285,6 +285,14 @@ def _check_version(data: bytes) -> int:
     return version
 
 
+def _check_length(data: bytes, expected: int) -> None:
+    """The file must end exactly where its header says."""
+    if len(data) < expected:
+        raise FormatError(f"file is truncated: {len(data)} bytes, header says {expected}")
+    if len(data) > expected:
+        raise FormatError(f"file has {len(data) - expected} unexpected trailing bytes")
+
+
 def unpack(data: bytes) -> LbpgFile | TiledFile:
     """Parse and verify the structure of an .lbpg file of any supported version (every tile's
     too); raise FormatError on any damage."""
@@ -319,11 +327,7 @@ def _unpack_tiled(data: bytes) -> TiledFile:
     if zlib.crc32(data[:pos]) != int.from_bytes(data[pos : pos + 4], "big"):
         raise FormatError("header is corrupted (header CRC mismatch)")
     pos += 4
-    expected = pos + sum(lengths)
-    if len(data) < expected:
-        raise FormatError(f"file is truncated: {len(data)} bytes, header says {expected}")
-    if len(data) > expected:
-        raise FormatError(f"file has {len(data) - expected} unexpected trailing bytes")
+    _check_length(data, pos + sum(lengths))
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise FormatError(f"header holds an impossible image size {width}x{height}")
     try:
@@ -389,11 +393,7 @@ def _unpack_whole(data: bytes) -> LbpgFile:
     if zlib.crc32(data[: pos + 4]) != header_crc:
         raise FormatError("header is corrupted (header CRC mismatch)")
     pos += 8
-    expected = pos + sum(lengths)
-    if len(data) < expected:
-        raise FormatError(f"file is truncated: {len(data)} bytes, header says {expected}")
-    if len(data) > expected:
-        raise FormatError(f"file has {len(data) - expected} unexpected trailing bytes")
+    _check_length(data, pos + sum(lengths))
     if zlib.crc32(data[pos:]) != payload_crc:
         raise FormatError("payload is corrupted (payload CRC mismatch)")
     if height < 1 or width < 1:

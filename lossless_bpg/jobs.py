@@ -183,7 +183,7 @@ def write_png(path: Path, decoding: DecodedBands) -> None:
 def decompress_file(job: DecompressJob) -> FileResult:
     """Decode the ``.lbpg`` file ``job.src`` to the PNG ``job.dst`` (same rules for outputs as
     :func:`compress_file`)."""
-    from .api import _model, _model_for, read_header
+    from .api import _model, _model_for
     from .codec import decode_bands
     from .fileio import write_atomic
 
@@ -194,9 +194,10 @@ def decompress_file(job: DecompressJob) -> FileResult:
     try:
         _exists_and_not_wanted(dst, options.force)
         data = src.read_bytes()
-        model = _model(options.model) if options.model else _model_for(read_header(data).model_id)
+        model = _model(options.model) if options.model else None
         decoding = decode_bands(data, model, options.tile_workers,
-                                lambda done, total: report_status(f"{src.name}: {done}/{total} tiles decoded"))
+                                lambda done, total: report_status(f"{src.name}: {done}/{total} tiles decoded"),
+                                find_model=_model_for)
         del data  # the parsed file holds what decoding needs
         write_atomic(dst, partial(write_png, decoding=decoding), force=options.force)
     except OutputExistsError as exc:
