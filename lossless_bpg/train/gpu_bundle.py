@@ -23,7 +23,6 @@ libx265-199, libnuma1 .deb files) gave reconstructions bit-identical to the code
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import subprocess
 import sys
@@ -34,24 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from ..lossy.color import rgb_to_ycbcr, ycbcr_to_rgb
+from .portable import unwebp, webp_lossless
 from .prepare import is_validation
 
 ORIGINALS = "originals.npz"
-
-
-def _webp(img: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(img, "RGB").save(buf, format="WEBP", lossless=True, quality=100, method=6)
-    return buf.getvalue()
-
-
-def _unwebp(data: bytes) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def make_bundle(data_dir: Path, out_dir: Path, max_mb: float = 50.0, val_fraction: float = 0.05,
@@ -69,7 +54,7 @@ def make_bundle(data_dir: Path, out_dir: Path, max_mb: float = 50.0, val_fractio
             [p for p in order if not is_validation(p.name, val_fraction)]
     blobs, offsets, names, used = [], [0], [], 0
     for path in order:
-        blob = _webp(load_rgb(path))
+        blob = webp_lossless(load_rgb(path), method=6)
         if used + len(blob) > max_mb * 1e6:
             break
         blobs.append(np.frombuffer(blob, np.uint8))
@@ -103,7 +88,7 @@ def x265_reconstruction(x265: str, img: np.ndarray, q: int) -> np.ndarray:
 
 def _reconstruct_one(args: tuple[str, bytes, tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
     x265, blob, qs = args
-    img = _unwebp(blob)
+    img = unwebp(blob)
     return img, np.stack([x265_reconstruction(x265, img, q) for q in qs])
 
 

@@ -13,15 +13,16 @@ from .data import read_pack
 from .prepare import is_validation
 
 
-def _webp(img: np.ndarray) -> bytes:
+def webp_lossless(img: np.ndarray, method: int = 4) -> bytes:
+    """(H, W, 3) uint8 as lossless WebP bytes; ``method`` 0-6 trades time for size."""
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(img, "RGB").save(buf, format="WEBP", lossless=True, quality=100, method=4)
+    Image.fromarray(img, "RGB").save(buf, format="WEBP", lossless=True, quality=100, method=method)
     return buf.getvalue()
 
 
-def _unwebp(data: bytes) -> np.ndarray:
+def unwebp(data: bytes) -> np.ndarray:
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as im:
@@ -44,7 +45,7 @@ def make_portable(full_pack: Path, out: Path, max_mb: float, val_fraction: float
     offsets, picked_qs, kept, used = [0], [], [], 0
     for k, i in enumerate(order):
         j = k % n_q
-        parts = [_webp(pack["images"][i]), _webp(pack["recs"][i, j])]
+        parts = [webp_lossless(pack["images"][i]), webp_lossless(pack["recs"][i, j])]
         size = sum(map(len, parts))
         if used + size > max_mb * 1e6:
             break
@@ -61,7 +62,7 @@ def make_portable(full_pack: Path, out: Path, max_mb: float, val_fraction: float
 
 def unpack_portable(pack) -> dict[str, np.ndarray]:
     blob, offsets = pack["blob"], pack["offsets"]
-    decoded = [_unwebp(blob[offsets[i] : offsets[i + 1]].tobytes()) for i in range(len(offsets) - 1)]
+    decoded = [unwebp(blob[offsets[i] : offsets[i + 1]].tobytes()) for i in range(len(offsets) - 1)]
     return {
         "images": np.stack(decoded[0::2]),
         "recs": np.stack(decoded[1::2])[:, None],
