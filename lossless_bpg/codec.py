@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
@@ -50,6 +51,9 @@ from .residual import (
     find_model_by_id,
 )
 from .search import scan_and_refine
+
+_Job = TypeVar("_Job")
+_Result = TypeVar("_Result")
 
 #: Where the Q search starts and the range it may move in (HEVC QP units), for a model whose
 #: metadata does not say.
@@ -124,11 +128,35 @@ def choose_q(
     EFFORT_SEARCH; 6-9 HEVC encodes at the default). Returns the best trial (kept whole, so that
     its lossy layer is not encoded twice) and the estimated total bits of every Q tried.
     """
-    q_lo, q_hi = model.q_range or (Q_SEARCH_MIN, Q_SEARCH_MAX)
-    lo, hi = max(lossy.q_min, q_lo), min(lossy.q_max, q_hi)
     if start is None:
         start = Q_START if model.q_start is None else model.q_start
-    best: QTrial | None = None  # one trial at least: the scan is never empty
+    offsets, steps = EFFORT_SEARCH[effort]
+    best, costs = _search_q(image, lossy, model, [start + d for d in offsets], steps, {}, progress)
+    assert best is not None  # the scan evaluates at least one Q
+    return best, costs
+
+
+def refine_q(
+    image: np.ndarray, lossy: LossyCodec, model: LoadedModel, start: int, known: dict[int, float], effort: int
+) -> tuple[QTrial | None, dict[int, float]]:
+    """Continue a search of ``image`` that saw the costs ``known``: the pattern search of
+    ``effort`` from ``start``. Returns the cheapest of the Qs it newly tried (None if it tried
+    none; it may cost more than the best of ``known``) and every cost seen."""
+    return _search_q(image, lossy, model, [start], EFFORT_SEARCH[effort][1], known, None)
+
+
+def _search_q(
+    image: np.ndarray,
+    lossy: LossyCodec,
+    model: LoadedModel,
+    scan: list[int],
+    steps: tuple[int, ...],
+    known: dict[int, float],
+    progress: Callable[[int, float], None] | None,
+) -> tuple[QTrial | None, dict[int, float]]:
+    q_lo, q_hi = model.q_range or (Q_SEARCH_MIN, Q_SEARCH_MAX)
+    lo, hi = max(lossy.q_min, q_lo), min(lossy.q_max, q_hi)
+    best: QTrial | None = None  # of the Qs tried here
 
     def cost(q: int) -> float:
         nonlocal best
@@ -139,9 +167,7 @@ def choose_q(
             best = trial
         return trial.total_bits
 
-    offsets, steps = EFFORT_SEARCH[effort]
-    _, costs = scan_and_refine(cost, [start + d for d in offsets], lo, hi, steps)
-    assert best is not None  # the scan evaluates at least one Q
+    _, costs = scan_and_refine(cost, scan, lo, hi, steps, known)
     return best, costs
 
 
@@ -231,6 +257,32 @@ def _layer_bytes(f: LbpgFile) -> tuple[int, int]:
     return len(f.lossy), sum(map(len, f.residual_streams)) + sum(map(len, f.escape_streams))
 
 
+def _map_tiles(
+    fn: Callable[[_Job], _Result],
+    jobs: Sequence[_Job],
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+    done_before: int = 0,
+) -> list[_Result]:
+    """``fn`` over ``jobs`` on ``workers`` threads, results in order; ``progress(done, total)``
+    as each ends, counting ``done_before`` jobs of an earlier round."""
+    results: list[_Result] = []
+
+    def finished(result: _Result) -> None:
+        results.append(result)
+        if progress:
+            progress(done_before + len(results), done_before + len(jobs))
+
+    if workers == 1:
+        for result in map(fn, jobs):
+            finished(result)
+    else:
+        with ThreadPoolExecutor(workers) as pool:
+            for result in pool.map(fn, jobs):
+                finished(result)
+    return results
+
+
 def _torch_threads_for(workers: int) -> Callable[[], None]:
     """With several tile workers, each runs its model on one thread (their threads would
     otherwise contend for the same cores); returns the function that restores the setting."""
@@ -283,23 +335,30 @@ def compress(
     # a large image: one Q for every tile, searched on a sample of the whole image
     q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress)
 
-    def code_tile(tile: Tile) -> LbpgFile:
-        return _code_image(np.ascontiguousarray(tile.of(image)), model, lossy, q, effort, greyscale)[0]
+    def code_tile(tile: Tile) -> tuple[LbpgFile, dict[int, float]]:
+        return _code_image(np.ascontiguousarray(tile.of(image)), model, lossy, q, effort, greyscale)
 
-    tiles: list[LbpgFile] = []
+    def recode_tile(job: tuple[Tile, LbpgFile, dict[int, float], int]) -> LbpgFile:
+        tile, coded, costs, start = job
+        pixels = np.ascontiguousarray(tile.of(image))
+        trial, _ = refine_q(pixels, lossy, model, start, costs, effort)
+        if trial is None or trial.total_bits >= min(costs.values()):
+            return coded
+        return _whole_image_file(pixels, model, lossy, trial, greyscale)
+
     restore_threads = _torch_threads_for(workers)
     try:
-        if workers == 1:
-            for tile in grid:
-                tiles.append(code_tile(tile))
-                if tile_progress:
-                    tile_progress(len(tiles), len(grid))
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                for f in pool.map(code_tile, grid):
-                    tiles.append(f)
-                    if tile_progress:
-                        tile_progress(len(tiles), len(grid))
+        searched = _map_tiles(code_tile, grid, workers, tile_progress)
+        tiles = [f for f, _ in searched]
+        if q is None:
+            # Each tile searched its own Q, and a search can stop on a plateau of the estimate
+            # far from its neighbours' choice: tiles that did not try the tiles' median Q
+            # search again from there, so that no tile is dearer there than at the common choice.
+            median_q = sorted(f.header.q for f in tiles)[(len(tiles) - 1) // 2]
+            redo = [i for i, (_, costs) in enumerate(searched) if median_q not in costs]
+            jobs = [(grid[i], *searched[i], median_q) for i in redo]
+            for i, f in zip(redo, _map_tiles(recode_tile, jobs, workers, tile_progress, len(grid))):
+                tiles[i] = f
     finally:
         restore_threads()
     header = TiledHeader(lossy.backend_id, model.model_id, height, width, greyscale, tile_size, pixel_checksum(image))

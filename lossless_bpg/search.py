@@ -6,12 +6,17 @@ from collections.abc import Callable, Sequence
 
 
 def scan_and_refine(
-    cost: Callable[[int], float], scan: Sequence[int], lo: int, hi: int, steps: Sequence[int] = (1,)
+    cost: Callable[[int], float],
+    scan: Sequence[int],
+    lo: int,
+    hi: int,
+    steps: Sequence[int] = (1,),
+    known: dict[int, float] | None = None,
 ) -> tuple[int, dict[int, float]]:
     """Minimise ``cost`` over integers in [lo, hi]: evaluate every ``scan`` point (clamped into
     the range), then from the cheapest move by the first step while a neighbour is cheaper, then
     by the next step, and so on. Returns (best, every cost seen); each point is evaluated at
-    most once.
+    most once; points in ``known`` (costs seen by an earlier search) are not evaluated again.
 
     The scan is what keeps the search out of local minima: the total size is only roughly
     convex in Q, with bumps of a few tenths of a percent that stop a pattern search started
@@ -19,7 +24,7 @@ def scan_and_refine(
     """
     if not scan:
         raise ValueError("the search needs at least one point to scan")
-    seen: dict[int, float] = {}
+    seen: dict[int, float] = dict(known or {})
 
     def f(x: int) -> float:
         if x not in seen:

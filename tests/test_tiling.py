@@ -191,3 +191,26 @@ def test_tiles_in_the_wrong_place_or_from_another_file_are_refused(model, tiled)
         f = unpack(tiled.data)
         assert isinstance(f, TiledFile)
         pack_tiled(replace(f, tiles=f.tiles[:3]))
+
+
+def test_a_tile_whose_search_stops_on_a_plateau_searches_again_from_the_tiles_median_q(model, monkeypatch):
+    from lossless_bpg import codec
+
+    image = _photo_like(64, 3 * TILE)
+    first_tile = image[:, :TILE].copy()
+    start = model.q_start or codec.Q_START
+    best_q = start - 4
+    real_try_q = codec.try_q
+
+    def estimate(tile: np.ndarray, q: int, *args):
+        # every tile is cheapest at best_q, but the first one has a plateau at high Q that its
+        # own search (scan start-8, start, start+8, then steps of 2 and 1) cannot leave
+        cost = float((q - best_q) ** 2)
+        if np.array_equal(tile, first_tile):
+            cost = 10.0 if q >= start + 4 else cost + 5
+        return replace(real_try_q(tile, q, *args), total_bits=cost)
+
+    monkeypatch.setattr(codec, "try_q", estimate)
+    result = compress(image, model, effort=2, tile_size=TILE, workers=2)
+    assert result.tile_qs == (best_q,) * 3
+    assert np.array_equal(decompress(result.data, model)[0], image)
