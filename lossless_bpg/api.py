@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import numpy as np
 
 from .container import DEFAULT_TILE_SIZE
+from .effort import ADAPT_MODES, DEFAULT_EFFORT, EFFORT_SEARCH
 from .errors import UnsupportedImageError
 
 if TYPE_CHECKING:
@@ -147,11 +148,12 @@ def compress(
     image: ImageLike,
     *,
     quality: int | None = None,
-    effort: int = 2,
+    effort: int = DEFAULT_EFFORT,
     model: str = "default",
     backend: str = "hevc",
     tile_size: int | None = DEFAULT_TILE_SIZE,
     workers: int = 1,
+    adapt: str = "auto",
 ) -> bytes:
     """Losslessly compress ``image`` and return the bytes of an ``.lbpg`` file.
 
@@ -165,21 +167,23 @@ def compress(
     (``"hevc"``, or ``"bpg"`` when libbpg's tools are installed). The model is loaded once per
     process. An image with a side longer than ``tile_size`` is coded in independent tiles of
     about that side (memory is bounded by the tile; None codes every image whole), by
-    ``workers`` threads (the bytes do not depend on their number). Errors the user can act on
+    ``workers`` threads (the bytes do not depend on their number). ``adapt="none"`` turns off
+    the per-image fine-tuning of the residual model. Errors the user can act on
     are subclasses of
     :class:`~lossless_bpg.errors.LosslessBpgError`; invalid arguments raise ValueError.
     """
-    from .codec import EFFORT_SEARCH
     from .codec import compress as _compress
 
     if effort not in EFFORT_SEARCH:
         raise ValueError(f"effort must be one of {sorted(EFFORT_SEARCH)}, not {effort!r}")
+    if adapt not in ADAPT_MODES:
+        raise ValueError(f"adapt must be one of {', '.join(ADAPT_MODES)}, not {adapt!r}")
     if quality is not None and (isinstance(quality, bool) or not isinstance(quality, (int, np.integer))):
         raise ValueError(f"quality must be an integer Q or None, not {quality!r}")
     pixels, greyscale = as_rgb(image)
     result = _compress(pixels, _model(model), backend=backend, greyscale=greyscale,
                        quality=None if quality is None else int(quality), effort=effort,
-                       tile_size=tile_size, workers=workers)
+                       tile_size=tile_size, workers=workers, adapt=adapt)
     return result.data
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import __version__
 from .container import DEFAULT_TILE_SIZE
+from .effort import ADAPT_MODES, DEFAULT_EFFORT, EFFORT_SEARCH
 from .engines import Engine, EngineUnavailableError, add_engine_arguments, engine_from_args
 from .errors import LosslessBpgError
 from .jobs import FileResult
@@ -195,7 +196,8 @@ def cmd_compress(args: argparse.Namespace) -> int:
     todo, skipped = _worklist(_plan_outputs(files, args.output, LBPG_SUFFIX), args.skip_existing)
     options = CompressOptions(model=args.model, backend=args.backend, quality=args.quality, effort=args.effort,
                               verify=args.verify, force=args.force, skip_existing=args.skip_existing,
-                              tile_size=args.tile_size or None, tile_workers=args.tile_workers)
+                              tile_size=args.tile_size or None, tile_workers=args.tile_workers,
+                              adapt=args.adapt)
     if todo:
         _model(args.model)  # a model that does not load is one error, not one per file
     results = skipped + _run_jobs(args, engine, "compress", compress_file,
@@ -310,8 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output folder (default: beside each input)")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("-q", "--quality", type=int, help="force the lossy layer's Q (default: searched per image)")
-    p.add_argument("-e", "--effort", type=int, choices=(1, 2, 3), default=2,
+    p.add_argument("-e", "--effort", type=int, choices=tuple(EFFORT_SEARCH), default=DEFAULT_EFFORT,
                    help="Q search effort: 1 = the model's usual Q (fastest), 2 = default, 3 = widest")
+    p.add_argument("--adapt", choices=ADAPT_MODES, default="auto",
+                   help="auto (default): fine-tune the residual model to each image where that saves "
+                        "more than it costs to send (longer fit at higher effort); none: never")
     p.add_argument("--backend", default="hevc", help="lossy backend: hevc (default) or bpg")
     p.add_argument("--model", default="default", help="residual model name or .pt path")
     p.add_argument("--verify", action="store_true", help="decode each file again and compare pixels")

@@ -27,6 +27,7 @@ from .container import (
     tile_grid,
     unpack,
 )
+from .effort import ADAPT_MODES, DEFAULT_EFFORT, EFFORT_SEARCH, FINETUNE_STEPS
 from .errors import (
     ChecksumError,
     FormatError,
@@ -50,6 +51,7 @@ from .residual import (
     estimate_residual,
     find_model_by_id,
 )
+from .residual.finetune import apply_update, fit_update, read_update
 from .search import scan_and_refine
 
 _Job = TypeVar("_Job")
@@ -60,16 +62,6 @@ _Result = TypeVar("_Result")
 Q_START = 24
 Q_SEARCH_MIN = 8
 Q_SEARCH_MAX = 44
-#: Encoder effort -> the Q search: points scanned (offsets from the model's starting Q), then
-#: the pattern-search steps from the best of them. Effort 1 takes the starting Q. Chosen on the
-#: validation crops' full Q curves (loss against each crop's best Q / HEVC encodes per image):
-#: scan (-8, 0, 8) + step 1: 0.08 % / 6.1; scan (-12, -6, 0, 6, 12) + steps 2, 1: 0.03 % / 8.5;
-#: the previous search (steps 2, 1 from the starting Q alone): 0.32 % / 6.3. Effort 2 then
-#: gained a step of 2 before the step of 1: on a 960x536 tile of a photograph (not Kodak) the
-#: estimated total was 666.9, 667.6, 668.9, 688.5, 688.5, 689.9 kB at Q 16..21; the scan's best,
-#: Q 20, had a neighbour 0.01 % dearer (Q 19), so steps of 1 stopped there, 3 % above Q 16.
-EFFORT_SEARCH = {1: ((0,), ()), 2: ((-8, 0, 8), (2, 1)), 3: ((-12, -6, 0, 6, 12), (2, 1))}
-DEFAULT_EFFORT = 2
 
 #: At effort 2, an image of at least 4x this many pixels searches Q on a sample of about this
 #: many (SAMPLE_TILE-square tiles on a regular lattice, put together), then codes the whole
@@ -193,10 +185,24 @@ def search_sample(image: np.ndarray) -> np.ndarray | None:
 
 
 def _whole_image_file(
-    image: np.ndarray, model: LoadedModel, lossy: LossyCodec, trial: QTrial, greyscale: bool
+    image: np.ndarray, model: LoadedModel, lossy: LossyCodec, trial: QTrial, greyscale: bool, finetune_steps: int
 ) -> LbpgFile:
-    """The whole-image (version 3) file of ``image`` with the lossy layer of ``trial``."""
+    """The whole-image file of ``image`` with the lossy layer of ``trial``, and the residual
+    model fine-tuned to the image (``finetune_steps`` steps of the fit) when that pays."""
     streams = encode_residual(model.exact, image, trial.recon, trial.q, fit_samples=trial.residual.fit_samples)
+    update = b""
+    if finetune_steps and model.exact.steps > 1:
+        fitted = fit_update(model.exact, image, trial.recon, trial.q, finetune_steps)
+        if fitted is not None:
+            adapted = apply_update(model.model, model.exact, fitted[0])
+            estimate = estimate_residual(adapted, image, trial.recon, trial.q)
+            candidate = fitted[0].pack()
+            # The fit predicted its saving on a sample, without the per-stream recalibration
+            # that may recover part of it: the coded sizes decide.
+            if estimate.bits + 8 * len(candidate) < trial.residual.bits:
+                tuned = encode_residual(adapted, image, trial.recon, trial.q, fit_samples=estimate.fit_samples)
+                if tuned.coded_bytes + len(candidate) < streams.coded_bytes:
+                    streams, update = tuned, candidate
     header = Header(
         backend_id=lossy.backend_id,
         q=trial.q,
@@ -208,7 +214,7 @@ def _whole_image_file(
         checksum=pixel_checksum(image),
     )
     return LbpgFile(header, trial.lossy_payload, streams.streams, streams.escapes, streams.adaptations,
-                    streams.half_widths)
+                    streams.half_widths, update)
 
 
 def _code_image(
@@ -218,6 +224,7 @@ def _code_image(
     q: int | None,
     effort: int,
     greyscale: bool,
+    finetune_steps: int,
     progress: Callable[[int, float], None] | None = None,
 ) -> tuple[LbpgFile, dict[int, float]]:
     """Code one image (or tile) whole: at ``q``, or at the Q that ``effort``'s search finds on it."""
@@ -226,7 +233,7 @@ def _code_image(
     else:
         trial, q_trials = try_q(image, q, lossy, model), {}
     release_freed_memory()
-    return _whole_image_file(image, model, lossy, trial, greyscale), q_trials
+    return _whole_image_file(image, model, lossy, trial, greyscale, finetune_steps), q_trials
 
 
 def _q_of_sample(
@@ -253,8 +260,9 @@ def _q_of_sample(
 
 
 def _layer_bytes(f: LbpgFile) -> tuple[int, int]:
-    """(lossy layer, residual layer) bytes of one whole-image file."""
-    return len(f.lossy), sum(map(len, f.residual_streams)) + sum(map(len, f.escape_streams))
+    """(lossy layer, residual layer) bytes of one whole-image file (the model update counts as
+    residual)."""
+    return len(f.lossy), sum(map(len, f.residual_streams)) + sum(map(len, f.escape_streams)) + len(f.model_update)
 
 
 def _map_tiles(
@@ -305,6 +313,7 @@ def compress(
     tile_size: int | None = DEFAULT_TILE_SIZE,
     workers: int = 1,
     tile_progress: Callable[[int, int], None] | None = None,
+    adapt: str = "auto",
 ) -> CompressionResult:
     """Losslessly compress an (H, W, 3) uint8 RGB image.
 
@@ -317,17 +326,24 @@ def compress(
     side (a version-4 file), so memory is bounded by the tile; None codes every image whole.
     Tiles are coded by ``workers`` threads (the file is the same for any number);
     ``tile_progress(done, total)`` is called as tiles finish.
+
+    ``adapt`` "auto" fine-tunes the residual model to the image (or tile) where that saves more
+    than it costs to send (the fit's length grows with ``effort``, see FINETUNE_STEPS); "none"
+    never does (the per-stream recalibration stays).
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("image must be (H, W, 3) uint8")
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    if adapt not in ADAPT_MODES:
+        raise ValueError(f"adapt must be one of {', '.join(ADAPT_MODES)}")
+    finetune_steps = FINETUNE_STEPS[effort] if adapt == "auto" else 0
     height, width = image.shape[:2]
     lossy = get_lossy_codec(backend)
     if quality is not None:
         lossy.check_q(quality)
     if tile_size is None or (height <= tile_size and width <= tile_size):
-        return _compress_whole(image, model, lossy, quality, greyscale, progress, effort)
+        return _compress_whole(image, model, lossy, quality, greyscale, progress, effort, finetune_steps)
     grid = tile_grid(height, width, tile_size)
     largest = max(t.height * t.width for t in grid)
     check_memory(largest * workers, ENCODE_BYTES_PER_PIXEL, "compress", height * width * TILED_ENCODE_BYTES_PER_PIXEL,
@@ -336,7 +352,7 @@ def compress(
     q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress)
 
     def code_tile(tile: Tile) -> tuple[LbpgFile, dict[int, float]]:
-        return _code_image(np.ascontiguousarray(tile.of(image)), model, lossy, q, effort, greyscale)
+        return _code_image(np.ascontiguousarray(tile.of(image)), model, lossy, q, effort, greyscale, finetune_steps)
 
     def recode_tile(job: tuple[Tile, LbpgFile, dict[int, float], int]) -> LbpgFile:
         tile, coded, costs, start = job
@@ -344,7 +360,7 @@ def compress(
         trial, _ = refine_q(pixels, lossy, model, start, costs, effort)
         if trial is None or trial.total_bits >= min(costs.values()):
             return coded
-        return _whole_image_file(pixels, model, lossy, trial, greyscale)
+        return _whole_image_file(pixels, model, lossy, trial, greyscale, finetune_steps)
 
     restore_threads = _torch_threads_for(workers)
     try:
@@ -384,16 +400,17 @@ def _compress_whole(
     greyscale: bool,
     progress: Callable[[int, float], None] | None,
     effort: int,
+    finetune_steps: int,
 ) -> CompressionResult:
-    """A whole-image (version 3) file: Q searched on the image, or on a sample of it when it
+    """A whole-image file: Q searched on the image, or on a sample of it when it
     is large (effort 2), then the image coded once at that Q."""
     height, width = image.shape[:2]
     check_memory(height * width, ENCODE_BYTES_PER_PIXEL, "compress", 0, (height, width))
     q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress)
     if q_trials:
-        f, _ = _code_image(image, model, lossy, q, effort, greyscale)
+        f, _ = _code_image(image, model, lossy, q, effort, greyscale, finetune_steps)
     else:
-        f, q_trials = _code_image(image, model, lossy, q, effort, greyscale, progress)
+        f, q_trials = _code_image(image, model, lossy, q, effort, greyscale, finetune_steps, progress)
     data = pack(f)
     lossy_bytes, residual_bytes = _layer_bytes(f)
     return CompressionResult(
@@ -421,8 +438,11 @@ def _decode_whole(f: LbpgFile, model: LoadedModel) -> np.ndarray:
             f"{h.width}x{h.height}"
         )
     try:
+        exact = model.exact
+        if f.model_update:
+            exact = apply_update(model.model, exact, read_update(model.model, f.model_update))
         residual = decode_residual(
-            model.exact, recon, h.q,
+            exact, recon, h.q,
             ResidualStreams(h.residual_ranges, f.residual_streams, f.escape_streams, f.adaptations, f.half_widths),
         )
     except LosslessBpgError:

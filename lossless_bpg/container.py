@@ -1,7 +1,8 @@
 """The .lbpg container: read and write, with every check a damaged file should fail.
 
-Two layouts: a whole-image file (version 3; version 2 is still read) and a tiled file
-(version 4) whose tiles are each a complete version-3 file of one rectangle of the image.
+Two layouts: a whole-image file (version 3, or 5 when it carries a per-image change of the
+residual model; version 2 is still read) and a tiled file (version 4) whose tiles are each a
+complete whole-image file of one rectangle of the image.
 The byte layout is documented in docs/format.md; keep the two in step.
 """
 
@@ -21,7 +22,9 @@ MAGIC = b"LBPG"
 VERSION = 3
 #: Tiled files: a header, then one version-3 file per tile.
 TILED_VERSION = 4
-SUPPORTED_VERSIONS = (2, 3, 4)
+#: Whole-image files with a model update: version 3 plus one more payload section.
+UPDATE_VERSION = 5
+SUPPORTED_VERSIONS = (2, 3, 4, 5)
 #: Versions this build recognises but can no longer decode, with the reason.
 RETIRED_VERSIONS = {
     1: "version 1 files were coded with floating-point model inference (lossless_bpg 0.1); "
@@ -97,7 +100,8 @@ class Header:
 class LbpgFile:
     """A parsed file. Per residual stream (see residual.layer): the coded window symbols, the
     coded escapes, the signed adaptation parameters and the window half-width the encoder
-    chose."""
+    chose; ``model_update``: the per-image change of the residual model (residual.finetune),
+    empty for none."""
 
     header: Header
     lossy: bytes
@@ -105,6 +109,7 @@ class LbpgFile:
     escape_streams: tuple[bytes, ...]
     adaptations: tuple[tuple[int, ...], ...]
     half_widths: tuple[int, ...]
+    model_update: bytes = b""
 
 
 def _signed(b: int) -> int:
@@ -210,14 +215,14 @@ def qs_of(f: LbpgFile | TiledFile) -> tuple[int, ...]:
 
 
 def pack(f: LbpgFile) -> bytes:
-    """Write a whole-image (version 3) file."""
+    """Write a whole-image file (version 3; version 5 with a model update)."""
     h = f.header
     if len(h.model_id) != MODEL_ID_BYTES or len(h.checksum) != CHECKSUM_BYTES:
         raise ValueError("model id / checksum have the wrong length")
     if len(h.residual_ranges) != 3 or not 1 <= len(f.residual_streams) <= MAX_STREAMS:
         raise ValueError("three residual ranges and 1..MAX_STREAMS residual streams are stored")
     out = bytearray(MAGIC)
-    out += bytes([VERSION, FLAG_GREYSCALE if h.greyscale else 0, h.backend_id, h.q])
+    out += bytes([UPDATE_VERSION if f.model_update else VERSION, FLAG_GREYSCALE if h.greyscale else 0, h.backend_id, h.q])
     out += h.model_id
     out += write_varint(h.height) + write_varint(h.width)
     for lo, hi in h.residual_ranges:
@@ -233,6 +238,9 @@ def pack(f: LbpgFile) -> bytes:
     out += write_varint(n)
     for s in sections:
         out += write_varint(len(s))
+    if f.model_update:
+        out += write_varint(len(f.model_update))
+        sections += (f.model_update,)
     for params in f.adaptations:
         out += bytes([len(params), *(v & 0xFF for v in params)])
     out += bytes(f.half_widths)
@@ -342,8 +350,8 @@ def _unpack_tiled(data: bytes) -> TiledFile:
     for i, (tile, n) in enumerate(zip(grid, lengths)):
         blob = data[pos : pos + n]
         pos += n
-        if _check_version(blob) != VERSION:
-            raise FormatError(f"tile {i} is not a version-{VERSION} file")
+        if _check_version(blob) not in (VERSION, UPDATE_VERSION):
+            raise FormatError(f"tile {i} is not a version-{VERSION} or -{UPDATE_VERSION} file")
         t = _unpack_whole(blob)
         th = t.header
         if (th.height, th.width) != (tile.height, tile.width):
@@ -374,7 +382,7 @@ def _unpack_whole(data: bytes) -> LbpgFile:
         if not 1 <= n_streams <= MAX_STREAMS:
             raise ValueError(f"impossible residual stream count {n_streams}")
         lengths = []
-        for _ in range(1 + 2 * n_streams):
+        for _ in range(1 + 2 * n_streams + (version == UPDATE_VERSION)):
             n, pos = read_varint(data, pos)
             lengths.append(n)
         adaptations, pos = _read_adaptations(data, pos, n_streams, version)
@@ -394,6 +402,8 @@ def _unpack_whole(data: bytes) -> LbpgFile:
         raise FormatError("header is corrupted (header CRC mismatch)")
     pos += 8
     _check_length(data, pos + sum(lengths))
+    if version == UPDATE_VERSION and not lengths[-1]:
+        raise FormatError("a version-5 file must carry a model update; its section is empty")
     if zlib.crc32(data[pos:]) != payload_crc:
         raise FormatError("payload is corrupted (payload CRC mismatch)")
     if height < 1 or width < 1:
@@ -418,5 +428,6 @@ def _unpack_whole(data: bytes) -> LbpgFile:
         version=version,
     )
     return LbpgFile(
-        header, sections[0], tuple(sections[1 : 1 + n_streams]), tuple(sections[1 + n_streams :]), adaptations, half_widths
+        header, sections[0], tuple(sections[1 : 1 + n_streams]), tuple(sections[1 + n_streams : 1 + 2 * n_streams]),
+        adaptations, half_widths, sections[1 + 2 * n_streams] if version == UPDATE_VERSION else b"",
     )

@@ -31,6 +31,7 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
     lossy = sum(len(t.lossy) for t in tiles)
     escapes = sum(len(e) for t in tiles for e in t.escape_streams)
     residual = sum(len(s) for t in tiles for s in t.residual_streams) + escapes
+    updates = [len(t.model_update) for t in tiles if t.model_update]
     per_channel = [
         sum(len(x) for t in tiles for x in t.residual_streams[c::3] + t.escape_streams[c::3]) for c in range(3)
     ]
@@ -58,7 +59,9 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
         (f"    residual layer   {residual} bytes, {8 * residual / sub:.4f} bpsp "
         f"(R {per_channel[0]}, G {per_channel[1]}, B {per_channel[2]}; "
         f"{'/'.join(map(str, sorted(passes)))} coding pass(es); escapes {escapes} bytes)"),
-        f"    header           {file_bytes - lossy - residual} bytes",
+        f"    model update     {sum(updates)} bytes"
+        + (f" ({len(updates)} of {len(tiles)} tiles)" if isinstance(f, TiledFile) else ""),
+        f"    header           {file_bytes - lossy - residual - sum(updates)} bytes",
         f"  adaptation         {sum(sent.values())} streams: "
         + ", ".join(f"{n} with {k} parameter(s)" for k, n in sorted(sent.items(), reverse=True)),
     ]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from .container import DEFAULT_TILE_SIZE
+from .effort import DEFAULT_EFFORT
 from .engines import report_status
 from .errors import LosslessBpgError, OutputExistsError
 
@@ -36,12 +37,13 @@ class CompressOptions:
     model: str = "default"
     backend: str = "hevc"
     quality: int | None = None
-    effort: int = 2
+    effort: int = DEFAULT_EFFORT
     verify: bool = False
     force: bool = False
     skip_existing: bool = False
     tile_size: int | None = DEFAULT_TILE_SIZE  # None: every image whole
     tile_workers: int = 1
+    adapt: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def compress_file(job: CompressJob) -> FileResult:
         t0 = time.perf_counter()
         result = compress(image, model, backend=options.backend, quality=options.quality,
                           greyscale=greyscale, effort=options.effort, progress=show_trial,
-                          tile_size=options.tile_size, workers=options.tile_workers, tile_progress=show_tiles)
+                          tile_size=options.tile_size, workers=options.tile_workers, tile_progress=show_tiles, adapt=options.adapt)
         encode_s = time.perf_counter() - t0
         decode_s = float("nan")
         if options.verify:

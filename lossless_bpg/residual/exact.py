@@ -170,6 +170,13 @@ class ExactParams:
         )
 
 
+def _head_output_layer(conv: nn.Conv2d, fmt: NumberFormat) -> IntConv:
+    """The integer last layer of a pass head: hidden activations in, outputs out."""
+    n = conv.in_channels
+    return IntConv(conv, np.full(n, 2.0**-ACT_FRACTION_BITS), np.full(n, 2**fmt.act_bits),
+                   2.0**-OUTPUT_FRACTION_BITS, OUTPUT_BOUND, fmt)
+
+
 def _res_block(module: nn.Module) -> ResBlock:
     assert isinstance(module, ResBlock)
     return module
@@ -223,7 +230,7 @@ class ExactResidualModel:
         for s, (first, second, last) in enumerate(model.head_convs()):
             extra = (cc if s else 0) + gc  # pass 0 has no per-pass context
             first_int = make(first, np.r_[feat_scales, np.full(extra, act)], np.r_[feat_bounds, np.full(extra, act_bound)])
-            self.heads.append([first_int, hidden(second), hidden(last, to_output=True)])
+            self.heads.append([first_int, hidden(second), _head_output_layer(last, fmt)])
         self.generation = model.generation
         self.feature_channels = len(feat_scales)
         if gc:
@@ -279,6 +286,17 @@ class ExactResidualModel:
         of earlier passes from ``residual`` (N, 3, H, W)."""
         if self.steps == 1:
             return self._split(F.pixel_shuffle(self.head(features), 2))
+        hidden, out = self.head_hidden_and_output(features, step, residual)
+        params = self._split(out)
+        if self.config.channel_net_channels:
+            params.hidden, params.refiner = hidden, self.refine_channel
+        return params
+
+    def head_hidden_and_output(
+        self, features: torch.Tensor, step: int, residual: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The integer activations that pass ``step``'s head ends with and its raw output
+        (before the split into mixture parameters)."""
         fc = self.feature_channels
         inputs = [features[:, :fc]]
         if step:
@@ -288,10 +306,15 @@ class ExactResidualModel:
             inputs.append(self._context_net(features[:, fc:], step, residual))
         first, second, last = self.heads[step]
         hidden = leaky(second(leaky(first(torch.cat(inputs, 1)))))
-        params = self._split(last(hidden))
-        if self.config.channel_net_channels:
-            params.hidden, params.refiner = hidden, self.refine_channel
-        return params
+        return hidden, last(hidden)
+
+    def with_last_head_layers(self, lasts: list[nn.Conv2d]) -> ExactResidualModel:
+        """A copy of this model whose pass heads end in the (float) layers ``lasts`` instead,
+        made integer as the shipped ones (see :mod:`.finetune`)."""
+        changed = copy.copy(self)
+        changed.heads = [[first, second, _head_output_layer(last, self.fmt)]
+                         for (first, second, _), last in zip(self.heads, lasts, strict=True)]
+        return changed
 
     def _context_net(self, feat_term: torch.Tensor, step: int, residual: torch.Tensor) -> torch.Tensor:
         bound = float(2**self.fmt.act_bits)

@@ -31,6 +31,11 @@ class ResidualStreams:
     #: Symbols within this distance of a subpixel's window centre are coded directly.
     half_widths: tuple[int, ...]
 
+    @property
+    def coded_bytes(self) -> int:
+        """Bytes of the coded symbols and escapes (the parameters are a few bytes more)."""
+        return sum(map(len, self.streams)) + sum(map(len, self.escapes)) + sum(map(len, self.adaptations))
+
     def __post_init__(self) -> None:
         n = len(self.streams)
         if not len(self.escapes) == len(self.adaptations) == len(self.half_widths) == n:

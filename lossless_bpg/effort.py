@@ -1,0 +1,17 @@
+"""What the encoder's effort levels and adaptation modes do (no heavy imports: the CLI builds
+its options from these)."""
+
+#: Encoder effort -> the Q search: points scanned (offsets from the model's starting Q), then
+#: the pattern-search steps from the best of them. Effort 1 takes the starting Q. Chosen on the
+#: validation crops' full Q curves (loss against each crop's best Q / HEVC encodes per image):
+#: scan (-8, 0, 8) + step 1: 0.08 % / 6.1; scan (-12, -6, 0, 6, 12) + steps 2, 1: 0.03 % / 8.5;
+#: the previous search (steps 2, 1 from the starting Q alone): 0.32 % / 6.3. Effort 2 then
+#: gained a step of 2 before the step of 1: on a 960x536 tile of a photograph (not Kodak) the
+#: estimated total was 666.9, 667.6, 668.9, 688.5, 688.5, 689.9 kB at Q 16..21; the scan's best,
+#: Q 20, had a neighbour 0.01 % dearer (Q 19), so steps of 1 stopped there, 3 % above Q 16.
+EFFORT_SEARCH = {1: ((0,), ()), 2: ((-8, 0, 8), (2, 1)), 3: ((-12, -6, 0, 6, 12), (2, 1))}
+DEFAULT_EFFORT = 2
+#: Encoder effort -> steps of the per-image fine-tuning's fit (residual.finetune), 0: none.
+FINETUNE_STEPS = {1: 0, 2: 30, 3: 100}
+#: compress(adapt=...): "auto" fine-tunes the model per image where it pays, "none" never.
+ADAPT_MODES = ("auto", "none")

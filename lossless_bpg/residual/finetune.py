@@ -1,0 +1,289 @@
+"""Per-image fine-tuning of the residual model (forward adaptation of the network itself).
+
+The network is trained on other photographs; a given image has structure of its own that the
+last layer of the pass heads can learn in seconds (JPEG-origin images: the 8x8 block grid;
+scans: their grain and colour). The encoder fits one change of the heads' last layer, shared
+by all coding passes, on the image's own residuals, and sends it quantised:
+
+    W'_s = W_s + dW * 2**-unit_exp,  b'_s = b_s + db * 2**-unit_exp   (every pass s)
+
+with integer ``dW`` (params x head channels) and ``db``. Both sides add the change to the
+float weights in float64 (exactly: the sum of a float32 and a small multiple of a power of
+two) and build the pass heads' integer layers from the result with the same deterministic
+procedure as the shipped model (:class:`.exact.IntConv`), so the CDFs stay bit-exact.
+
+The change is coded as ``[scheme, unit_exp]`` then, per output row (the row's weights then its
+bias), a Rice parameter byte, then one bit stream of Rice-coded zigzagged integers
+(docs/format.md, "Model update").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import FormatError
+from .exact import ACT_FRACTION_BITS, OUTPUT_FRACTION_BITS, ExactResidualModel
+from .layer import _chw
+from .mixture import bits, log_prob
+from .model import LOG_SCALE_MAX, LOG_SCALE_MIN, ResidualModel, pad_to_multiple, pass_extent, pass_lattice, split_params
+
+#: The one scheme so far: a shared change of every pass head's last layer.
+SCHEME_SHARED_LAST_LAYER = 1
+#: The change's integers are limited to this magnitude (bounds the decoder's work on a forged
+#: file: no Rice code is longer than MAX_VALUE >> k + k + 1 bits).
+MAX_VALUE = 1 << 12
+MAX_RICE = 15
+#: Grids tried for the change (its unit is 2**-unit_exp).
+UNIT_EXPS = (5, 6, 7, 8)
+#: The fit looks at no more than this many pixel positions of each pass (a regular stride).
+FIT_POSITIONS = 1 << 13
+LEARNING_RATE = 3e-3
+
+
+class UpdateFormatError(FormatError):
+    """A model update that does not parse."""
+
+
+@dataclass(frozen=True)
+class HeadUpdate:
+    """The change of the pass heads' last layer: ``weight`` (params, channels) and ``bias``
+    (params,) integers in units of 2**-``unit_exp``."""
+
+    unit_exp: int
+    weight: np.ndarray
+    bias: np.ndarray
+
+    def pack(self) -> bytes:
+        rows = np.concatenate([self.weight, self.bias[:, None]], 1).astype(np.int64)
+        if np.abs(rows).max(initial=0) > MAX_VALUE:
+            raise ValueError("model update values out of range")
+        zigzag = np.where(rows >= 0, rows << 1, ((-rows) << 1) - 1)
+        ks = [_best_rice(r) for r in zigzag]
+        out = bytearray([SCHEME_SHARED_LAST_LAYER, self.unit_exp, rows.shape[0], rows.shape[1]])
+        out += bytes(ks)
+        writer = _BitWriter()
+        for k, row in zip(ks, zigzag):
+            for v in row.tolist():
+                writer.unary(v >> k)
+                writer.bits(v & ((1 << k) - 1), k)
+        return bytes(out) + writer.getvalue()
+
+    @staticmethod
+    def unpack(data: bytes, params: int, channels: int) -> HeadUpdate:
+        """Parse a change for a head of ``params`` outputs over ``channels`` inputs."""
+        if len(data) < 4 or data[0] != SCHEME_SHARED_LAST_LAYER:
+            raise UpdateFormatError("unknown model update scheme")
+        unit_exp, n_rows, n_cols = data[1], data[2], data[3]
+        if (n_rows, n_cols) != (params, channels + 1):
+            raise UpdateFormatError(f"model update is {n_rows}x{n_cols}, the model's head needs {params}x{channels + 1}")
+        if not 0 <= unit_exp <= 16:
+            raise UpdateFormatError(f"model update unit 2**-{unit_exp} out of range")
+        if len(data) < 4 + n_rows:
+            raise UpdateFormatError("model update is truncated")
+        ks = list(data[4 : 4 + n_rows])
+        if max(ks) > MAX_RICE:
+            raise UpdateFormatError("model update has an impossible Rice parameter")
+        reader = _BitReader(data[4 + n_rows :])
+        rows = np.zeros((n_rows, n_cols), np.int64)
+        for r, k in enumerate(ks):
+            for c in range(n_cols):
+                v = (reader.unary((2 * MAX_VALUE) >> k) << k) | reader.bits(k)
+                rows[r, c] = (v >> 1) if not v & 1 else -((v + 1) >> 1)
+        if np.abs(rows).max(initial=0) > MAX_VALUE:
+            raise UpdateFormatError("model update values out of range")
+        reader.check_end()
+        return HeadUpdate(unit_exp, rows[:, :-1], rows[:, -1])
+
+
+def _best_rice(zigzag: np.ndarray) -> int:
+    costs = [int((zigzag >> k).sum()) + len(zigzag) * (k + 1) for k in range(MAX_RICE + 1)]
+    return int(np.argmin(costs))
+
+
+class _BitWriter:
+    def __init__(self) -> None:
+        self._bits: list[int] = []
+
+    def unary(self, n: int) -> None:
+        self._bits.extend([1] * n + [0])
+
+    def bits(self, value: int, k: int) -> None:
+        self._bits.extend((value >> i) & 1 for i in reversed(range(k)))
+
+    def getvalue(self) -> bytes:
+        return np.packbits(np.array(self._bits, np.uint8)).tobytes() if self._bits else b""
+
+
+class _BitReader:
+    def __init__(self, data: bytes) -> None:
+        self._bits = np.unpackbits(np.frombuffer(data, np.uint8))
+        self._pos = 0
+
+    def _take(self) -> int:
+        if self._pos >= len(self._bits):
+            raise UpdateFormatError("model update is truncated")
+        self._pos += 1
+        return int(self._bits[self._pos - 1])
+
+    def unary(self, limit: int) -> int:
+        n = 0
+        while self._take():
+            n += 1
+            if n > limit:
+                raise UpdateFormatError("model update has an impossible value")
+        return n
+
+    def bits(self, k: int) -> int:
+        v = 0
+        for _ in range(k):
+            v = (v << 1) | self._take()
+        return v
+
+    def check_end(self) -> None:
+        if len(self._bits) - self._pos >= 8 or self._bits[self._pos :].any():
+            raise UpdateFormatError("model update has trailing data")
+
+
+def read_update(model: ResidualModel, data: bytes) -> HeadUpdate:
+    """Parse the change ``data`` made for ``model``'s heads (FormatError if it is not one)."""
+    if model.steps == 1:
+        raise UpdateFormatError("the file carries a model update, but its model has no pass heads")
+    last = model.head_convs()[0][2]
+    return HeadUpdate.unpack(data, last.out_channels, last.in_channels)
+
+
+def apply_update(model: ResidualModel, exact: ExactResidualModel, update: HeadUpdate) -> ExactResidualModel:
+    """The exact model with ``update`` added to every pass head's last layer."""
+    if model.steps == 1:
+        raise ValueError("this model has no pass heads to update")
+    unit = math.ldexp(1.0, -update.unit_exp)
+    delta_w = torch.from_numpy(update.weight.astype(np.float64) * unit)
+    delta_b = torch.from_numpy(update.bias.astype(np.float64) * unit)
+    lasts = []
+    for _, _, last in model.head_convs():
+        if tuple(last.weight.shape[:2]) != tuple(delta_w.shape):
+            raise ValueError("model update does not fit the model's heads")
+        changed = copy.deepcopy(last).double()
+        with torch.no_grad():
+            changed.weight += delta_w.view_as(changed.weight)
+            assert changed.bias is not None
+            changed.bias += delta_b
+        lasts.append(changed)
+    return exact.with_last_head_layers(lasts)
+
+
+@dataclass
+class _PassData:
+    """What the fit needs of one pass, at the fit's sample of positions (as float32 rows)."""
+
+    hidden: torch.Tensor  # (n, channels), real units
+    base: torch.Tensor  # (n, params), the head's output in real units
+    target: torch.Tensor  # (n, 3)
+    refine: torch.Tensor | None  # generation 2: (n, 2, 3K) channel-net corrections of G, B
+
+
+def _gather(exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> list[_PassData]:
+    height, width = recon.shape[:2]
+    residual = image.astype(np.int16) - recon.astype(np.int16)
+    recon_t = pad_to_multiple(_chw(recon))
+    canvas = torch.zeros_like(recon_t)
+    canvas[..., :height, :width] = _chw(residual)
+    features = exact.features(recon_t, q)
+    out = []
+    for step in range(exact.steps):
+        h, w = pass_extent(step, exact.steps, height, width)
+        if not h or not w:
+            continue
+        hidden, head_out = exact.head_hidden_and_output(features, step, canvas)
+        target = pass_lattice(canvas, step, exact.steps)
+        pick = torch.arange(0, h * w, max(1, -(-h * w // FIT_POSITIONS)))
+        refine = None
+        if exact.config.channel_net_channels:
+            corr = [exact.refine_channel(c, hidden, target).float() * 2.0**-OUTPUT_FRACTION_BITS for c in (1, 2)]
+            refine = torch.stack([_rows(x, h, w, pick) for x in corr], 1)
+        out.append(_PassData(_rows(hidden.float(), h, w, pick) * 2.0**-ACT_FRACTION_BITS,
+                             _rows(head_out.float(), h, w, pick) * 2.0**-OUTPUT_FRACTION_BITS,
+                             _rows(target.float(), h, w, pick), refine))
+    return out
+
+
+def _rows(t: torch.Tensor, h: int, w: int, pick: torch.Tensor) -> torch.Tensor:
+    """(1, C, H', W') -> the (n, C) rows at positions ``pick`` of its top-left h x w."""
+    return t[0, :, :h, :w].reshape(t.shape[1], -1)[:, pick].T.contiguous()
+
+
+def _bits(data: list[_PassData], mixtures: int, delta_w: torch.Tensor, delta_b: torch.Tensor) -> torch.Tensor:
+    total = delta_w.new_zeros(())
+    for d in data:
+        out = d.base + d.hidden @ delta_w.T + delta_b
+        params = split_params(out.T[None, :, :, None], mixtures)
+        target = d.target.T[None, :, :, None]
+        for c in range(3):
+            logits, means, log_scales = params.channel(c, target)
+            if c and d.refine is not None:
+                k = mixtures
+                corr = d.refine[:, c - 1].T[None, :, :, None]
+                logits, means = logits + corr[:, :k], means + corr[:, k : 2 * k]
+                log_scales = (log_scales + corr[:, 2 * k :]).clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
+            total = total + bits(log_prob(logits, means, log_scales, target[:, c]))
+    return total
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """The fit's float sums depend on how torch splits them over threads; on one thread the
+    encoder writes the same update (and file) whatever the thread setting or tile workers."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def fit_update(
+    exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int, steps: int
+) -> tuple[HeadUpdate, float] | None:
+    """Fit the change of the heads' last layer to this image (``steps`` Adam steps on a sample
+    of every pass), quantised on the grid that minimises the sample's bits plus the change's
+    own bytes. Returns the change and its estimated saving in bits over the whole image (side
+    information counted), or None when no grid saves anything."""
+    with torch.no_grad():  # not inference mode: the fit's autograd reads these tensors
+        data = _gather(exact, image, recon, q)
+    if not data:
+        return None
+    with _one_thread():
+        return _fit(data, exact.mixtures, image.shape[0] * image.shape[1], steps)
+
+
+def _fit(data: list[_PassData], mixtures: int, whole: int, steps: int) -> tuple[HeadUpdate, float] | None:
+    params, channels = data[0].base.shape[1], data[0].hidden.shape[1]
+    delta_w = torch.zeros(params, channels, requires_grad=True)
+    delta_b = torch.zeros(params, requires_grad=True)
+    sampled = sum(len(d.target) for d in data)
+    optimiser = torch.optim.Adam([delta_w, delta_b], lr=LEARNING_RATE)
+    for _ in range(steps):
+        optimiser.zero_grad()
+        (_bits(data, mixtures, delta_w, delta_b) / sampled).backward()
+        optimiser.step()
+    with torch.no_grad():
+        zero = float(_bits(data, mixtures, torch.zeros_like(delta_w), torch.zeros_like(delta_b)))
+        best: tuple[float, HeadUpdate] | None = None
+        for unit_exp in UNIT_EXPS:
+            scale = 2.0**unit_exp
+            w = (delta_w * scale).round().clamp(-MAX_VALUE, MAX_VALUE)
+            b = (delta_b * scale).round().clamp(-MAX_VALUE, MAX_VALUE)
+            update = HeadUpdate(unit_exp, w.numpy().astype(np.int64), b.numpy().astype(np.int64))
+            sample_bits = float(_bits(data, mixtures, w / scale, b / scale))
+            saving = (zero - sample_bits) * whole / sampled - 8 * len(update.pack())
+            if best is None or saving > best[0]:
+                best = (saving, update)
+    assert best is not None
+    return (best[1], best[0]) if best[0] > 0 else None
