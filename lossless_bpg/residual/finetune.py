@@ -12,9 +12,8 @@ float weights in float64 (exactly: the sum of a float32 and a small multiple of 
 two) and build the pass heads' integer layers from the result with the same deterministic
 procedure as the shipped model (:class:`.exact.IntConv`), so the CDFs stay bit-exact.
 
-The change is coded as ``[scheme, unit_exp]`` then, per output row (the row's weights then its
-bias), a Rice parameter byte, then one bit stream of Rice-coded zigzagged integers
-(docs/format.md, "Model update").
+The change is coded as a histogram of its integers, then the integers (row by row, each row's
+weights then its bias) arithmetic-coded with that histogram (docs/format.md, "Model update").
 """
 
 from __future__ import annotations
@@ -29,6 +28,8 @@ import numpy as np
 import torch
 
 from ..errors import FormatError
+from ..varint import read_varint, write_varint
+from . import coder
 from .exact import ACT_FRACTION_BITS, OUTPUT_FRACTION_BITS, ExactResidualModel
 from .layer import _chw
 from .mixture import bits, log_prob
@@ -36,15 +37,18 @@ from .model import LOG_SCALE_MAX, LOG_SCALE_MIN, ResidualModel, pad_to_multiple,
 
 #: The one scheme so far: a shared change of every pass head's last layer.
 SCHEME_SHARED_LAST_LAYER = 1
-#: The change's integers are limited to this magnitude (bounds the decoder's work on a forged
-#: file: no Rice code is longer than MAX_VALUE >> k + k + 1 bits).
-MAX_VALUE = 1 << 12
-MAX_RICE = 15
+#: The change's integers are limited to this magnitude (one byte in the file).
+MAX_VALUE = 127
+MAX_UNIT_EXP = 16
 #: Grids tried for the change (its unit is 2**-unit_exp).
 UNIT_EXPS = (5, 6, 7, 8)
 #: The fit looks at no more than this many pixel positions of each pass (a regular stride).
 FIT_POSITIONS = 1 << 13
 LEARNING_RATE = 3e-3
+#: The fit's stand-in for the change's own size: bits per unit of |change| on the grid of
+#: 2**-RATE_UNIT_EXP (an L1 penalty: it sets small entries to zero, which code cheaply).
+RATE_WEIGHT = 1.0
+RATE_UNIT_EXP = 6
 
 
 class UpdateFormatError(FormatError):
@@ -61,94 +65,57 @@ class HeadUpdate:
     bias: np.ndarray
 
     def pack(self) -> bytes:
-        rows = np.concatenate([self.weight, self.bias[:, None]], 1).astype(np.int64)
-        if np.abs(rows).max(initial=0) > MAX_VALUE:
+        values = np.concatenate([self.weight, self.bias[:, None]], 1).astype(np.int64)
+        half = int(np.abs(values).max(initial=0))
+        if half > MAX_VALUE:
             raise ValueError("model update values out of range")
-        zigzag = np.where(rows >= 0, rows << 1, ((-rows) << 1) - 1)
-        ks = [_best_rice(r) for r in zigzag]
-        out = bytearray([SCHEME_SHARED_LAST_LAYER, self.unit_exp, rows.shape[0], rows.shape[1]])
-        out += bytes(ks)
-        writer = _BitWriter()
-        for k, row in zip(ks, zigzag):
-            for v in row.tolist():
-                writer.unary(v >> k)
-                writer.bits(v & ((1 << k) - 1), k)
-        return bytes(out) + writer.getvalue()
+        counts = np.bincount((values + half).reshape(-1), minlength=2 * half + 1)
+        out = bytearray([SCHEME_SHARED_LAST_LAYER, self.unit_exp, values.shape[0], values.shape[1], half])
+        for c in counts.tolist():
+            out += write_varint(c)
+        symbols = torch.from_numpy((values + half).reshape(-1))
+        return bytes(out) + coder.encode(_cdf(counts, len(symbols)), symbols)
 
     @staticmethod
     def unpack(data: bytes, params: int, channels: int) -> HeadUpdate:
         """Parse a change for a head of ``params`` outputs over ``channels`` inputs."""
-        if len(data) < 4 or data[0] != SCHEME_SHARED_LAST_LAYER:
+        if len(data) < 5 or data[0] != SCHEME_SHARED_LAST_LAYER:
             raise UpdateFormatError("unknown model update scheme")
-        unit_exp, n_rows, n_cols = data[1], data[2], data[3]
+        unit_exp, n_rows, n_cols, half = data[1], data[2], data[3], data[4]
         if (n_rows, n_cols) != (params, channels + 1):
             raise UpdateFormatError(f"model update is {n_rows}x{n_cols}, the model's head needs {params}x{channels + 1}")
-        if not 0 <= unit_exp <= 16:
-            raise UpdateFormatError(f"model update unit 2**-{unit_exp} out of range")
-        if len(data) < 4 + n_rows:
-            raise UpdateFormatError("model update is truncated")
-        ks = list(data[4 : 4 + n_rows])
-        if max(ks) > MAX_RICE:
-            raise UpdateFormatError("model update has an impossible Rice parameter")
-        reader = _BitReader(data[4 + n_rows :])
-        rows = np.zeros((n_rows, n_cols), np.int64)
-        for r, k in enumerate(ks):
-            for c in range(n_cols):
-                v = (reader.unary((2 * MAX_VALUE) >> k) << k) | reader.bits(k)
-                rows[r, c] = (v >> 1) if not v & 1 else -((v + 1) >> 1)
-        if np.abs(rows).max(initial=0) > MAX_VALUE:
-            raise UpdateFormatError("model update values out of range")
-        reader.check_end()
+        if unit_exp > MAX_UNIT_EXP or half > MAX_VALUE:
+            raise UpdateFormatError("model update has an impossible unit or value range")
+        pos, counts = 5, []
+        try:
+            for _ in range(2 * half + 1):
+                c, pos = read_varint(data, pos)
+                counts.append(c)
+        except ValueError as exc:
+            raise UpdateFormatError(f"model update is truncated ({exc})") from exc
+        n = n_rows * n_cols
+        if sum(counts) != n:
+            raise UpdateFormatError(f"model update counts {sum(counts)} values, the head has {n}")
+        cdf = _cdf(np.array(counts), n)
+        symbols = coder.decode(cdf, data[pos:]).long()
+        # the coder reads past a truncated end and ignores extra bytes: only the exact bytes
+        # that these values code to are a valid update
+        if coder.encode(cdf, symbols) != data[pos:]:
+            raise UpdateFormatError("model update is truncated or damaged")
+        values = symbols.numpy().astype(np.int64) - half
+        rows = values.reshape(n_rows, n_cols)
         return HeadUpdate(unit_exp, rows[:, :-1], rows[:, -1])
 
 
-def _best_rice(zigzag: np.ndarray) -> int:
-    costs = [int((zigzag >> k).sum()) + len(zigzag) * (k + 1) for k in range(MAX_RICE + 1)]
-    return int(np.argmin(costs))
-
-
-class _BitWriter:
-    def __init__(self) -> None:
-        self._bits: list[int] = []
-
-    def unary(self, n: int) -> None:
-        self._bits.extend([1] * n + [0])
-
-    def bits(self, value: int, k: int) -> None:
-        self._bits.extend((value >> i) & 1 for i in reversed(range(k)))
-
-    def getvalue(self) -> bytes:
-        return np.packbits(np.array(self._bits, np.uint8)).tobytes() if self._bits else b""
-
-
-class _BitReader:
-    def __init__(self, data: bytes) -> None:
-        self._bits = np.unpackbits(np.frombuffer(data, np.uint8))
-        self._pos = 0
-
-    def _take(self) -> int:
-        if self._pos >= len(self._bits):
-            raise UpdateFormatError("model update is truncated")
-        self._pos += 1
-        return int(self._bits[self._pos - 1])
-
-    def unary(self, limit: int) -> int:
-        n = 0
-        while self._take():
-            n += 1
-            if n > limit:
-                raise UpdateFormatError("model update has an impossible value")
-        return n
-
-    def bits(self, k: int) -> int:
-        v = 0
-        for _ in range(k):
-            v = (v << 1) | self._take()
-        return v
-
-    def check_end(self) -> None:
-        if len(self._bits) - self._pos >= 8 or self._bits[self._pos :].any():
-            raise UpdateFormatError("model update has trailing data")
+def _cdf(counts: np.ndarray, n: int) -> torch.Tensor:
+    """The coder's CDF (one row per value) of the values' histogram ``counts``: integer
+    frequencies, every one at least 1, summing to less than 2**16."""
+    levels = len(counts)
+    spare = coder.CDF_TOTAL - 2 * levels
+    freq = 1 + (counts.astype(np.int64) * spare) // max(int(counts.sum()), 1)
+    cdf = np.concatenate([[0], np.cumsum(freq)])
+    row = coder.as_uint16_in_int16(torch.from_numpy(cdf))
+    return row.expand(n, levels + 1).contiguous()
 
 
 def read_update(model: ResidualModel, data: bytes) -> HeadUpdate:
@@ -269,9 +236,13 @@ def _fit(data: list[_PassData], mixtures: int, whole: int, steps: int) -> tuple[
     delta_b = torch.zeros(params, requires_grad=True)
     sampled = sum(len(d.target) for d in data)
     optimiser = torch.optim.Adam([delta_w, delta_b], lr=LEARNING_RATE)
+    # the objective is the image's bits: the sample's, scaled up, plus the change's own
+    # (roughly RATE_WEIGHT bits per unit of |change| on a grid of 2**-RATE_UNIT_EXP)
+    per_sampled = whole / sampled
     for _ in range(steps):
         optimiser.zero_grad()
-        (_bits(data, mixtures, delta_w, delta_b) / sampled).backward()
+        rate = (delta_w.abs().sum() + delta_b.abs().sum()) * (RATE_WEIGHT * 2.0**RATE_UNIT_EXP)
+        ((_bits(data, mixtures, delta_w, delta_b) * per_sampled + rate) / whole).backward()
         optimiser.step()
     with torch.no_grad():
         zero = float(_bits(data, mixtures, torch.zeros_like(delta_w), torch.zeros_like(delta_b)))
