@@ -8,8 +8,8 @@ by all coding passes, on the image's own residuals, and sends it quantised:
     W'_s = W_s + dW * 2**-unit_exp,  b'_s = b_s + db * 2**-unit_exp   (every pass s)
 
 with integer ``dW`` (params x head channels) and ``db``. Both sides add the change to the
-float weights in float64 (exactly: the sum of a float32 and a small multiple of a power of
-two) and build the pass heads' integer layers from the result with the same deterministic
+float weights in float64 (one correctly rounded IEEE addition per weight, the same on every
+machine; exact unless a weight spans more than 53 bits with its change) and build the pass heads' integer layers from the result with the same deterministic
 procedure as the shipped model (:class:`.exact.IntConv`), so the CDFs stay bit-exact.
 
 The change is coded as a histogram of its integers, then the integers (row by row, each row's
