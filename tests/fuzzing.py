@@ -35,6 +35,7 @@ from lossless_bpg.container import (
     MODEL_ID_BYTES,
     SUPPORTED_VERSIONS,
     TILED_VERSION,
+    UPDATE_VERSION,
     VERSION,
     LbpgFile,
     TiledFile,
@@ -44,6 +45,8 @@ from lossless_bpg.container import (
 )
 from lossless_bpg.errors import FormatError, LosslessBpgError
 from lossless_bpg.varint import read_varint
+
+from .residual.helpers import file_with_update, random_update
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -105,7 +108,7 @@ class Parts:
 
     @classmethod
     def of(cls, data: bytes) -> Parts:
-        """Split a valid file (version 2 or 3) into its fields."""
+        """Split a valid whole-image file (version 2, 3 or 5) into its fields."""
         pos = 8 + MODEL_ID_BYTES
         fields = []
         for _ in range(2 + 6 + 1):
@@ -114,7 +117,7 @@ class Parts:
             pos = end
         n = read_varint(fields[-1], 0)[0]
         lengths = []
-        for _ in range(1 + 2 * n):
+        for _ in range(1 + 2 * n + (data[4] == UPDATE_VERSION)):
             value, pos = read_varint(data, pos)
             lengths.append(value)
         adaptations = []
@@ -401,7 +404,8 @@ def _check_whole(f: LbpgFile, data: bytes) -> None:
     assert all(-255 <= lo <= hi <= 255 for lo, hi in h.residual_ranges)
     assert all(len(a) <= MAX_ADAPTATION and all(-128 <= v < 128 for v in a) for a in f.adaptations)
     assert all(0 <= v <= MAX_HALF_WIDTH for v in f.half_widths)
-    sections = (f.lossy, *f.residual_streams, *f.escape_streams)
+    assert (h.version == UPDATE_VERSION) == bool(f.model_update)
+    sections = (f.lossy, *f.residual_streams, *f.escape_streams, f.model_update)
     assert data.endswith(b"".join(sections))
 
 
@@ -418,13 +422,14 @@ def check_unpack(data: bytes) -> LbpgFile | TiledFile | None:
         grid = h.tiles
         assert 1 <= h.height <= MAX_SIDE and 1 <= h.width <= MAX_SIDE and len(f.tiles) == len(grid)
         for tile, t in zip(grid, f.tiles):
-            assert t.header.version == VERSION and (t.header.height, t.header.width) == (tile.height, tile.width)
+            assert t.header.version in (VERSION, UPDATE_VERSION) and (t.header.height, t.header.width) == (tile.height, tile.width)
             assert (t.header.backend_id, t.header.model_id, t.header.greyscale) == (h.backend_id, h.model_id, h.greyscale)
             _check_whole(t, pack(t))
         assert unpack(pack_tiled(f)) == f
         return f
     _check_whole(f, data)
-    assert unpack(pack(f)) == replace(f, header=replace(f.header, version=VERSION))
+    written = UPDATE_VERSION if f.model_update else VERSION  # version 2 is read, never written
+    assert unpack(pack(f)) == replace(f, header=replace(f.header, version=written))
     return f
 
 
@@ -466,8 +471,9 @@ def _small_image(seed: int, height: int = 16, width: int = 16) -> np.ndarray:
 @functools.cache
 def samples() -> tuple[Sample, ...]:
     """Small valid files, made once per process: RGB 16x16 at Q 30 (residuals escape their
-    windows), greyscale 16x16 at Q 40, a tiled 16x300 RGB file (two tiles), and the stored
-    version-2 file when the shipped model still decodes it."""
+    windows), greyscale 16x16 at Q 40, a tiled 16x300 RGB file (two tiles), the RGB image
+    again with a model update (version 5), and the stored version-2 file when the shipped
+    model still decodes it."""
     import lossless_bpg
     from lossless_bpg.api import _model
 
@@ -478,6 +484,7 @@ def samples() -> tuple[Sample, ...]:
         ("rgb16", lossless_bpg.compress(rgb, quality=30), rgb),
         ("grey16", lossless_bpg.compress(grey, quality=40), grey),
         ("tiled", lossless_bpg.compress(strip, quality=30, tile_size=MIN_TILE_SIZE), strip),
+        ("update", file_with_update(_model("default"), rgb, 30, random_update(_model("default"), 1, 2)), rgb),
     ]
     v2 = (DATA / "v2_sample.lbpg").read_bytes()
     if unpack(v2).header.model_id == _model("default").model_id:

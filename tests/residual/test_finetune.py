@@ -16,13 +16,12 @@ import torch
 from lossless_bpg.codec import compress, decompress
 from lossless_bpg.container import UPDATE_VERSION, LbpgFile, pack, unpack
 from lossless_bpg.errors import ChecksumError, FormatError
-from lossless_bpg.lossy import get_lossy_codec
-from lossless_bpg.residual import encode_residual
-from lossless_bpg.residual.finetune import MAX_VALUE, HeadUpdate, UpdateFormatError, apply_update, read_update
+from lossless_bpg.residual.finetune import MAX_VALUE, UpdateFormatError, apply_update, read_update
 from lossless_bpg.residual.layer import _chw
 from lossless_bpg.residual.model import pad_to_multiple
 
 from ..conftest import ROOT
+from .helpers import file_with_update, random_update
 
 
 def _grainy(seed: int = 5, height: int = 96, width: int = 128) -> np.ndarray:
@@ -43,37 +42,20 @@ def grainy() -> np.ndarray:
 @pytest.fixture(scope="module")
 def adapted(model, grainy):
     """A file carrying a (random, small) model update, coded as the encoder codes one."""
-    update = _update(model, 7, 3)
-    return _file_with_update(model, grainy, update)
-
-
-def _file_with_update(model, image: np.ndarray, update: HeadUpdate) -> bytes:
-    plain = unpack(compress(image, model, quality=30, adapt="none").data)
-    assert isinstance(plain, LbpgFile)
-    recon = get_lossy_codec("hevc").decode(plain.lossy)
-    streams = encode_residual(apply_update(model.model, model.exact, update), image, recon, 30)
-    header = replace(plain.header, residual_ranges=streams.ranges)
-    return pack(LbpgFile(header, plain.lossy, streams.streams, streams.escapes, streams.adaptations,
-                         streams.half_widths, update.pack()))
-
-
-def _update(model, seed: int, scale: int) -> HeadUpdate:
-    last = model.model.head_convs()[0][2]
-    rng = np.random.default_rng(seed)
-    shape = (last.out_channels, last.in_channels)
-    return HeadUpdate(6, rng.integers(-scale, scale + 1, shape), rng.integers(-scale, scale + 1, shape[0]))
+    update = random_update(model, 7, 3)
+    return file_with_update(model, grainy, 30, update)
 
 
 @pytest.mark.parametrize("scale", [0, 1, 40, MAX_VALUE])
 def test_an_update_packs_and_unpacks_to_the_same_integers(model, scale):
-    update = _update(model, 1, scale)
+    update = random_update(model, 1, scale)
     back = read_update(model.model, update.pack())
     assert back.unit_exp == update.unit_exp
     assert np.array_equal(back.weight, update.weight) and np.array_equal(back.bias, update.bias)
 
 
 def test_a_damaged_update_is_refused_with_a_format_error(model):
-    data = _update(model, 2, 40).pack()
+    data = random_update(model, 2, 40).pack()
     for bad in (data[:-3], data + b"\x01", bytes([9]) + data[1:], data[:2] + bytes([7]) + data[3:], b""):
         with pytest.raises(UpdateFormatError):
             read_update(model.model, bad)
@@ -81,7 +63,7 @@ def test_a_damaged_update_is_refused_with_a_format_error(model):
 
 
 def test_a_zero_update_leaves_every_integer_output_unchanged(model, grainy):
-    zero = _update(model, 3, 0)
+    zero = random_update(model, 3, 0)
     changed = apply_update(model.model, model.exact, zero)
     recon = pad_to_multiple(_chw(grainy))
     residual = torch.zeros_like(recon)
@@ -123,7 +105,7 @@ def test_the_encoder_keeps_an_update_only_when_the_file_gets_smaller(model, grai
     assert len(auto) <= len(plain)
     assert (auto[4] == UPDATE_VERSION) == (auto != plain)
     # an update claimed to save a lot but worthless in fact is measured and dropped
-    monkeypatch.setattr(codec, "fit_update", lambda *a: (_update(model, 9, 60), 1e9))
+    monkeypatch.setattr(codec, "fit_update", lambda *a: (random_update(model, 9, 60), 1e9))
     assert compress(grainy, model, quality=30).data == plain
 
 
@@ -158,7 +140,7 @@ def test_an_update_forged_behind_valid_crcs_fails_cleanly(model, adapted):
             decompress(pack(replace(f, model_update=forged)), model)
     # well formed but not the encoder's: the pixels come out wrong and the checksum says so
     with pytest.raises(ChecksumError):
-        decompress(pack(replace(f, model_update=_update(model, 4, MAX_VALUE).pack())), model)
+        decompress(pack(replace(f, model_update=random_update(model, 4, MAX_VALUE).pack())), model)
 
 
 def test_a_flipped_bit_in_the_update_is_caught_by_the_payload_crc(model, adapted):
