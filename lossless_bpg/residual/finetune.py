@@ -9,8 +9,9 @@ by all coding passes, on the image's own residuals, and sends it quantised:
 
 with integer ``dW`` (params x head channels) and ``db``. Both sides add the change to the
 float weights in float64 (one correctly rounded IEEE addition per weight, the same on every
-machine; exact unless a weight spans more than 53 bits with its change) and build the pass heads' integer layers from the result with the same deterministic
-procedure as the shipped model (:class:`.exact.IntConv`), so the CDFs stay bit-exact.
+machine) and build the pass heads' integer layers from the result with the same
+deterministic procedure as the shipped model (:class:`.exact.IntConv`), so the CDFs stay
+bit-exact.
 
 The change is coded as a histogram of its integers, then the integers (row by row, each row's
 weights then its bias) arithmetic-coded with that histogram (docs/format.md, "Model update").
@@ -157,6 +158,8 @@ class _PassData:
 
 
 def _gather(exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> list[_PassData]:
+    """Run the integer model over every pass, teacher-forced with the true residuals, and keep
+    what the fit needs at a regular sample of each pass's positions."""
     height, width = recon.shape[:2]
     residual = image.astype(np.int16) - recon.astype(np.int16)
     recon_t = pad_to_multiple(_chw(recon))
