@@ -20,7 +20,7 @@ from .varint import read_varint, write_varint
 MAGIC = b"LBPG"
 #: Whole-image files; version 2 differs only in sending one log-scale offset per stream.
 VERSION = 3
-#: Tiled files: a header, then one version-3 file per tile.
+#: Tiled files: a header, then one version-3 (or -5) file per tile.
 TILED_VERSION = 4
 #: Whole-image files with a model update: version 3 plus one more payload section.
 UPDATE_VERSION = 5
