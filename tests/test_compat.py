@@ -29,3 +29,12 @@ def test_a_file_written_by_0_3_2_still_decodes_exactly():
 def test_the_0_3_model_is_selectable_as_fast():
     data = (DATA / "v3_fast_sample.lbpg").read_bytes()
     assert hashlib.sha256(decompress(data, model="fast").tobytes()).hexdigest() == V3_CROP_SHA256
+
+
+def test_a_file_with_a_model_update_as_first_written_still_decodes_exactly():
+    # tests/data/v5_update_sample.lbpg: the same crop, written when container version 5 was
+    # introduced (tests/residual/helpers.py:file_with_update, a random update of seed 11, |v| <= 2)
+    data = (DATA / "v5_update_sample.lbpg").read_bytes()
+    f = unpack(data)
+    assert (f.header.version, f.header.model_id.hex()) == (5, V3_MODEL_ID) and f.model_update
+    assert hashlib.sha256(decompress(data).tobytes()).hexdigest() == V3_CROP_SHA256
