@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +50,32 @@ def kodak_crop(kodak: Path, index: int, y: int, x: int, h: int, w: int) -> np.nd
     from lossless_bpg.imageio import load_rgb
 
     return load_rgb(kodak / f"kodim{index:02d}.png")[y : y + h, x : x + w].copy()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the body with torch on ``n`` threads, then restore the setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+_DECODE = """
+import sys, hashlib, torch
+torch.set_num_threads(int(sys.argv[2]))
+from lossless_bpg.codec import decompress
+img, _ = decompress(open(sys.argv[1], 'rb').read())
+print(hashlib.sha256(img.tobytes()).hexdigest())
+"""
+
+
+def decoded_sha256_in_fresh_process(path: Path, threads: int) -> str:
+    """SHA-256 of the pixels a new Python process decodes from ``path`` on ``threads`` threads."""
+    out = subprocess.run([sys.executable, "-c", _DECODE, str(path), str(threads)], capture_output=True,
+                         text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True)
+    return out.stdout.strip()

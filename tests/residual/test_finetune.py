@@ -4,9 +4,6 @@ and sends it; the decoder rebuilds the same integer model from it, so decoding s
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
@@ -20,7 +17,7 @@ from lossless_bpg.residual.finetune import MAX_VALUE, UpdateFormatError, apply_u
 from lossless_bpg.residual.layer import _chw
 from lossless_bpg.residual.model import pad_to_multiple
 
-from ..conftest import ROOT
+from ..conftest import decoded_sha256_in_fresh_process, torch_threads
 from .helpers import file_with_update, random_update
 
 
@@ -78,23 +75,15 @@ def test_a_zero_update_leaves_every_integer_output_unchanged(model, grainy):
 
 def test_a_file_with_an_update_decodes_exactly_at_any_thread_count(model, grainy, adapted):
     assert unpack(adapted).header.version == UPDATE_VERSION
-    before = torch.get_num_threads()
-    try:
-        for threads in (1, 3):
-            torch.set_num_threads(threads)
+    for threads in (1, 3):
+        with torch_threads(threads):
             assert np.array_equal(decompress(adapted, model)[0], grainy)
-    finally:
-        torch.set_num_threads(before)
 
 
 def test_a_file_with_an_update_decodes_exactly_in_a_fresh_process(grainy, adapted, tmp_path):
     path = tmp_path / "x.lbpg"
     path.write_bytes(adapted)
-    code = ("import sys, hashlib; from lossless_bpg.codec import decompress; "
-            "print(hashlib.sha256(decompress(open(sys.argv[1], 'rb').read())[0].tobytes()).hexdigest())")
-    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    assert out.stdout.strip() == hashlib.sha256(grainy.tobytes()).hexdigest()
+    assert decoded_sha256_in_fresh_process(path, 2) == hashlib.sha256(grainy.tobytes()).hexdigest()
 
 
 def test_the_encoder_keeps_an_update_only_when_the_file_gets_smaller(model, grainy, monkeypatch):
@@ -110,14 +99,10 @@ def test_the_encoder_keeps_an_update_only_when_the_file_gets_smaller(model, grai
 
 
 def test_the_encoder_writes_the_same_file_at_any_thread_count(model, grainy):
-    before = torch.get_num_threads()
     files = []
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
+    for threads in (1, 2):
+        with torch_threads(threads):
             files.append(compress(grainy, model, quality=30, effort=3).data)
-    finally:
-        torch.set_num_threads(before)
     assert files[0] == files[1]
 
 
