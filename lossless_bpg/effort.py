@@ -12,6 +12,6 @@ its options from these)."""
 EFFORT_SEARCH = {1: ((0,), ()), 2: ((-8, 0, 8), (2, 1)), 3: ((-12, -6, 0, 6, 12), (2, 1))}
 DEFAULT_EFFORT = 2
 #: Encoder effort -> steps of the per-image fine-tuning's fit (residual.finetune), 0: none.
-FINETUNE_STEPS = {1: 0, 2: 30, 3: 100}
+FINETUNE_STEPS = {1: 0, 2: 40, 3: 160}
 #: compress(adapt=...): "auto" fine-tunes the model per image where it pays, "none" never.
 ADAPT_MODES = ("auto", "none")
