@@ -13,7 +13,7 @@ import torch
 from lossless_bpg.codec import compress, decompress
 from lossless_bpg.container import UPDATE_VERSION, LbpgFile, pack, unpack
 from lossless_bpg.errors import ChecksumError, FormatError
-from lossless_bpg.residual.finetune import MAX_VALUE, UpdateFormatError, apply_update, read_update
+from lossless_bpg.residual.finetune import FIT_SHARDS, MAX_VALUE, UpdateFormatError, _PassData, apply_update, read_update
 from lossless_bpg.residual.layer import _chw
 from lossless_bpg.residual.model import pad_to_multiple
 
@@ -142,3 +142,12 @@ def test_a_version_5_file_without_an_update_is_refused(adapted):
     data[4] = UPDATE_VERSION  # claims an update: the header's CRC no longer matches
     with pytest.raises(FormatError):
         unpack(bytes(data))
+
+
+def test_the_fits_shards_take_every_sampled_position_exactly_once():
+    rows = 37
+    data = _PassData(torch.arange(rows * 2.0).view(rows, 2), torch.zeros(rows, 3), torch.arange(rows * 3.0).view(rows, 3), None)
+    shards = [data.shard(i, FIT_SHARDS) for i in range(FIT_SHARDS)]
+    taken = torch.cat([s.target[:, 0] for s in shards]).sort().values
+    assert torch.equal(taken, data.target[:, 0])
+    assert all(torch.equal(s.hidden[:, 0] / 2, s.target[:, 0] / 3) for s in shards)  # rows stay aligned
