@@ -27,7 +27,7 @@ from .container import (
     tile_grid,
     unpack,
 )
-from .effort import ADAPT_MODES, DEFAULT_EFFORT, EFFORT_SEARCH, FINETUNE_STEPS
+from .effort import DEFAULT_EFFORT, EFFORT_SEARCH, PerImageLearning
 from .errors import (
     ChecksumError,
     FormatError,
@@ -99,11 +99,12 @@ class QTrial:
     residual: ResidualEstimate
 
 
-def try_q(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel) -> QTrial:
-    """Encode the lossy layer at ``q`` and estimate the residual layer's size."""
+def try_q(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel, error_feedback: bool = True) -> QTrial:
+    """Encode the lossy layer at ``q`` and estimate the residual layer's size (with the error
+    feedback where ``error_feedback`` allows it and it pays)."""
     payload = lossy.encode(image, q)
     recon = lossy.decode(payload)
-    residual = estimate_residual(model.exact, image, recon, q)
+    residual = estimate_residual(model.exact, image, recon, q, error_feedback=error_feedback)
     return QTrial(q, 8 * len(payload) + residual.bits, payload, recon, residual)
 
 
@@ -114,6 +115,7 @@ def choose_q(
     start: int | None = None,
     progress: Callable[[int, float], None] | None = None,
     effort: int = DEFAULT_EFFORT,
+    error_feedback: bool = True,
 ) -> tuple[QTrial, dict[int, float]]:
     """Search integer Q for the smallest estimated total size, inside the Q range the model was
     trained on, around the model's preferred Q (or ``start``); ``effort`` picks the search (see
@@ -123,18 +125,24 @@ def choose_q(
     if start is None:
         start = Q_START if model.q_start is None else model.q_start
     offsets, steps = EFFORT_SEARCH[effort]
-    best, costs = _search_q(image, lossy, model, [start + d for d in offsets], steps, {}, progress)
+    best, costs = _search_q(image, lossy, model, [start + d for d in offsets], steps, {}, progress, error_feedback)
     assert best is not None  # the scan evaluates at least one Q
     return best, costs
 
 
 def refine_q(
-    image: np.ndarray, lossy: LossyCodec, model: LoadedModel, start: int, known: dict[int, float], effort: int
+    image: np.ndarray,
+    lossy: LossyCodec,
+    model: LoadedModel,
+    start: int,
+    known: dict[int, float],
+    effort: int,
+    error_feedback: bool = True,
 ) -> tuple[QTrial | None, dict[int, float]]:
     """Continue a search of ``image`` that saw the costs ``known``: the pattern search of
     ``effort`` from ``start``. Returns the cheapest of the Qs it newly tried (None if it tried
     none; it may cost more than the best of ``known``) and every cost seen."""
-    return _search_q(image, lossy, model, [start], EFFORT_SEARCH[effort][1], known, None)
+    return _search_q(image, lossy, model, [start], EFFORT_SEARCH[effort][1], known, None, error_feedback)
 
 
 def _search_q(
@@ -145,6 +153,7 @@ def _search_q(
     steps: tuple[int, ...],
     known: dict[int, float],
     progress: Callable[[int, float], None] | None,
+    error_feedback: bool,
 ) -> tuple[QTrial | None, dict[int, float]]:
     q_lo, q_hi = model.q_range or (Q_SEARCH_MIN, Q_SEARCH_MAX)
     lo, hi = max(lossy.q_min, q_lo), min(lossy.q_max, q_hi)
@@ -152,7 +161,7 @@ def _search_q(
 
     def cost(q: int) -> float:
         nonlocal best
-        trial = try_q(image, q, lossy, model)
+        trial = try_q(image, q, lossy, model, error_feedback)
         if progress:
             progress(q, trial.total_bits)
         if best is None or trial.total_bits < best.total_bits:
@@ -185,22 +194,26 @@ def search_sample(image: np.ndarray) -> np.ndarray | None:
 
 
 def _whole_image_file(
-    image: np.ndarray, model: LoadedModel, lossy: LossyCodec, trial: QTrial, greyscale: bool, finetune_steps: int
+    image: np.ndarray, model: LoadedModel, lossy: LossyCodec, trial: QTrial, greyscale: bool, learning: PerImageLearning
 ) -> LbpgFile:
-    """The whole-image file of ``image`` with the lossy layer of ``trial``, and the residual
-    model fine-tuned to the image (``finetune_steps`` steps of the fit) when that pays."""
-    streams = encode_residual(model.exact, image, trial.recon, trial.q, fit_samples=trial.residual.fit_samples)
+    """The whole-image file of ``image`` with the lossy layer of ``trial``, the residual
+    model fine-tuned to the image (``learning.finetune_steps`` steps of the fit) and the
+    error feedback each where it pays."""
+    feedback, samples = trial.residual.choose_error_feedback()
+    streams = encode_residual(model.exact, image, trial.recon, trial.q, fit_samples=samples, error_feedback=feedback)
     update = b""
-    if finetune_steps and model.exact.steps > 1:
-        fitted = fit_update(model.exact, image, trial.recon, trial.q, finetune_steps)
+    if learning.finetune_steps and model.exact.steps > 1:
+        fitted = fit_update(model.exact, image, trial.recon, trial.q, learning.finetune_steps)
         if fitted is not None:
             adapted = apply_update(model.model, model.exact, fitted[0])
-            estimate = estimate_residual(adapted, image, trial.recon, trial.q)
+            estimate = estimate_residual(adapted, image, trial.recon, trial.q, error_feedback=learning.error_feedback)
             candidate = fitted[0].pack()
             # The fit predicted its saving on a sample, without the per-stream recalibration
             # that may recover part of it: the coded sizes decide.
             if estimate.bits + 8 * len(candidate) < trial.residual.bits:
-                tuned = encode_residual(adapted, image, trial.recon, trial.q, fit_samples=estimate.fit_samples)
+                feedback, samples = estimate.choose_error_feedback()
+                tuned = encode_residual(adapted, image, trial.recon, trial.q, fit_samples=samples,
+                                        error_feedback=feedback)
                 if tuned.coded_bytes + len(candidate) < streams.coded_bytes:
                     streams, update = tuned, candidate
     header = Header(
@@ -210,6 +223,7 @@ def _whole_image_file(
         height=image.shape[0],
         width=image.shape[1],
         greyscale=greyscale,
+        error_feedback=streams.error_feedback,
         residual_ranges=streams.ranges,
         checksum=pixel_checksum(image),
     )
@@ -224,16 +238,17 @@ def _code_image(
     q: int | None,
     effort: int,
     greyscale: bool,
-    finetune_steps: int,
+    learning: PerImageLearning,
     progress: Callable[[int, float], None] | None = None,
 ) -> tuple[LbpgFile, dict[int, float]]:
     """Code one image (or tile) whole: at ``q``, or at the Q that ``effort``'s search finds on it."""
     if q is None:
-        trial, q_trials = choose_q(image, lossy, model, progress=progress, effort=effort)
+        trial, q_trials = choose_q(image, lossy, model, progress=progress, effort=effort,
+                                   error_feedback=learning.error_feedback)
     else:
-        trial, q_trials = try_q(image, q, lossy, model), {}
+        trial, q_trials = try_q(image, q, lossy, model, learning.error_feedback), {}
     release_freed_memory()
-    return _whole_image_file(image, model, lossy, trial, greyscale, finetune_steps), q_trials
+    return _whole_image_file(image, model, lossy, trial, greyscale, learning), q_trials
 
 
 def _q_of_sample(
@@ -243,6 +258,7 @@ def _q_of_sample(
     quality: int | None,
     effort: int,
     progress: Callable[[int, float], None] | None,
+    error_feedback: bool,
 ) -> tuple[int | None, dict[int, float]]:
     """(``quality``, {}) unless effort 2 searches Q on a sample of this large image: then the Q
     found and the estimated bits of every Q tried."""
@@ -251,7 +267,7 @@ def _q_of_sample(
     sample = search_sample(image)
     if sample is None:
         return None, {}
-    trial, q_trials = choose_q(sample, lossy, model, progress=progress, effort=effort)
+    trial, q_trials = choose_q(sample, lossy, model, progress=progress, effort=effort, error_feedback=error_feedback)
     del sample  # only its Q is needed
     q = trial.q
     del trial
@@ -328,39 +344,38 @@ def compress(
     ``tile_progress(done, total)`` is called as tiles finish.
 
     ``adapt`` "auto" fine-tunes the residual model to the image (or tile) where that saves more
-    than it costs to send (the fit's length grows with ``effort``, see FINETUNE_STEPS); "none"
-    never does (the per-stream recalibration stays).
+    than it costs to send (the fit's length grows with ``effort``, see FINETUNE_STEPS) and
+    turns on the backward error feedback where it saves bits; "none" does neither (the
+    per-stream recalibration stays).
     """
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("image must be (H, W, 3) uint8")
     if workers < 1:
         raise ValueError("workers must be at least 1")
-    if adapt not in ADAPT_MODES:
-        raise ValueError(f"adapt must be one of {', '.join(ADAPT_MODES)}")
-    finetune_steps = FINETUNE_STEPS[effort] if adapt == "auto" else 0
+    learning = PerImageLearning.of(adapt, effort)
     height, width = image.shape[:2]
     lossy = get_lossy_codec(backend)
     if quality is not None:
         lossy.check_q(quality)
     if tile_size is None or (height <= tile_size and width <= tile_size):
-        return _compress_whole(image, model, lossy, quality, greyscale, progress, effort, finetune_steps)
+        return _compress_whole(image, model, lossy, quality, greyscale, progress, effort, learning)
     grid = tile_grid(height, width, tile_size)
     largest = max(t.height * t.width for t in grid)
     check_memory(largest * workers, ENCODE_BYTES_PER_PIXEL, "compress", height * width * TILED_ENCODE_BYTES_PER_PIXEL,
                  (height, width))
     # a large image: one Q for every tile, searched on a sample of the whole image
-    q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress)
+    q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress, learning.error_feedback)
 
     def code_tile(tile: Tile) -> tuple[LbpgFile, dict[int, float]]:
-        return _code_image(np.ascontiguousarray(tile.of(image)), model, lossy, q, effort, greyscale, finetune_steps)
+        return _code_image(np.ascontiguousarray(tile.of(image)), model, lossy, q, effort, greyscale, learning)
 
     def recode_tile(job: tuple[Tile, LbpgFile, dict[int, float], int]) -> LbpgFile:
         tile, coded, costs, start = job
         pixels = np.ascontiguousarray(tile.of(image))
-        trial, _ = refine_q(pixels, lossy, model, start, costs, effort)
+        trial, _ = refine_q(pixels, lossy, model, start, costs, effort, learning.error_feedback)
         if trial is None or trial.total_bits >= min(costs.values()):
             return coded
-        return _whole_image_file(pixels, model, lossy, trial, greyscale, finetune_steps)
+        return _whole_image_file(pixels, model, lossy, trial, greyscale, learning)
 
     restore_threads = _torch_threads_for(workers)
     try:
@@ -400,17 +415,17 @@ def _compress_whole(
     greyscale: bool,
     progress: Callable[[int, float], None] | None,
     effort: int,
-    finetune_steps: int,
+    learning: PerImageLearning,
 ) -> CompressionResult:
     """A whole-image file: Q searched on the image, or on a sample of it when it
     is large (effort 2), then the image coded once at that Q."""
     height, width = image.shape[:2]
     check_memory(height * width, ENCODE_BYTES_PER_PIXEL, "compress", 0, (height, width))
-    q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress)
+    q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress, learning.error_feedback)
     if q_trials:
-        f, _ = _code_image(image, model, lossy, q, effort, greyscale, finetune_steps)
+        f, _ = _code_image(image, model, lossy, q, effort, greyscale, learning)
     else:
-        f, q_trials = _code_image(image, model, lossy, q, effort, greyscale, finetune_steps, progress)
+        f, q_trials = _code_image(image, model, lossy, q, effort, greyscale, learning, progress)
     data = pack(f)
     lossy_bytes, residual_bytes = _layer_bytes(f)
     return CompressionResult(
@@ -443,7 +458,8 @@ def _decode_whole(f: LbpgFile, model: LoadedModel) -> np.ndarray:
             exact = apply_update(model.model, exact, read_update(model.model, f.model_update))
         residual = decode_residual(
             exact, recon, h.q,
-            ResidualStreams(h.residual_ranges, f.residual_streams, f.escape_streams, f.adaptations, f.half_widths),
+            ResidualStreams(h.residual_ranges, f.residual_streams, f.escape_streams, f.adaptations, f.half_widths,
+                            h.error_feedback),
         )
     except LosslessBpgError:
         raise

@@ -31,7 +31,11 @@ RETIRED_VERSIONS = {
     "decode them with that release",
 }
 FLAG_GREYSCALE = 0x01
-KNOWN_FLAGS = FLAG_GREYSCALE
+#: Whole-image files only: the residual means are corrected by the backward error feedback
+#: (residual.backward). Readers before it refuse such files as having unknown flags.
+FLAG_ERROR_FEEDBACK = 0x02
+KNOWN_FLAGS = FLAG_GREYSCALE | FLAG_ERROR_FEEDBACK
+KNOWN_TILED_FLAGS = FLAG_GREYSCALE
 CHECKSUM_BYTES = 16
 MODEL_ID_BYTES = 8
 #: Residual streams: three (R, G, B) per coding pass of the residual model.
@@ -93,6 +97,7 @@ class Header:
     greyscale: bool
     residual_ranges: tuple[tuple[int, int], ...]
     checksum: bytes
+    error_feedback: bool = False
     version: int = VERSION
 
 
@@ -222,7 +227,8 @@ def pack(f: LbpgFile) -> bytes:
     if len(h.residual_ranges) != 3 or not 1 <= len(f.residual_streams) <= MAX_STREAMS:
         raise ValueError("three residual ranges and 1..MAX_STREAMS residual streams are stored")
     out = bytearray(MAGIC)
-    out += bytes([UPDATE_VERSION if f.model_update else VERSION, FLAG_GREYSCALE if h.greyscale else 0, h.backend_id, h.q])
+    flags = (FLAG_GREYSCALE if h.greyscale else 0) | (FLAG_ERROR_FEEDBACK if h.error_feedback else 0)
+    out += bytes([UPDATE_VERSION if f.model_update else VERSION, flags, h.backend_id, h.q])
     out += h.model_id
     out += write_varint(h.height) + write_varint(h.width)
     for lo, hi in h.residual_ranges:
@@ -311,7 +317,7 @@ def unpack(data: bytes) -> LbpgFile | TiledFile:
 
 def _unpack_tiled(data: bytes) -> TiledFile:
     flags, backend_id = data[5], data[6]
-    if flags & ~KNOWN_FLAGS or data[7]:
+    if flags & ~KNOWN_TILED_FLAGS or data[7]:
         raise FormatError(f"unknown header flags 0x{flags:02x} (file corrupted or newer)")
     try:
         pos = 8 + MODEL_ID_BYTES
@@ -425,6 +431,7 @@ def _unpack_whole(data: bytes) -> LbpgFile:
         greyscale=bool(flags & FLAG_GREYSCALE),
         residual_ranges=tuple(ranges),
         checksum=bytes(checksum),
+        error_feedback=bool(flags & FLAG_ERROR_FEEDBACK),
         version=version,
     )
     return LbpgFile(

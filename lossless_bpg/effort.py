@@ -1,6 +1,8 @@
 """What the encoder's effort levels and adaptation modes do (no heavy imports: the CLI builds
 its options from these)."""
 
+from dataclasses import dataclass
+
 #: Encoder effort -> the Q search: points scanned (offsets from the model's starting Q), then
 #: the pattern-search steps from the best of them. Effort 1 takes the starting Q. Chosen on the
 #: validation crops' full Q curves (loss against each crop's best Q / HEVC encodes per image):
@@ -13,5 +15,23 @@ EFFORT_SEARCH = {1: ((0,), ()), 2: ((-8, 0, 8), (2, 1)), 3: ((-12, -6, 0, 6, 12)
 DEFAULT_EFFORT = 2
 #: Encoder effort -> steps of the per-image fine-tuning's fit (residual.finetune), 0: none.
 FINETUNE_STEPS = {1: 0, 2: 40, 3: 160}
-#: compress(adapt=...): "auto" fine-tunes the model per image where it pays, "none" never.
+#: compress(adapt=...): "auto" fine-tunes the model per image and turns on the backward error
+#: feedback where each pays, "none" never does either (the per-stream recalibration stays).
 ADAPT_MODES = ("auto", "none")
+
+
+@dataclass(frozen=True)
+class PerImageLearning:
+    """What the encoder may learn from each image (or tile) beyond the per-stream
+    recalibration: ``finetune_steps`` of the model update's fit (0: none), and whether it may
+    turn on the backward error feedback (residual.backward)."""
+
+    finetune_steps: int
+    error_feedback: bool
+
+    @classmethod
+    def of(cls, adapt: str, effort: int) -> "PerImageLearning":
+        if adapt not in ADAPT_MODES:
+            raise ValueError(f"adapt must be one of {', '.join(ADAPT_MODES)}")
+        auto = adapt == "auto"
+        return cls(FINETUNE_STEPS[effort] if auto else 0, auto)

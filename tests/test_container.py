@@ -1,7 +1,9 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from lossless_bpg.container import Header, LbpgFile, pack, pixel_checksum, unpack
+from lossless_bpg.container import FLAG_ERROR_FEEDBACK, Header, LbpgFile, pack, pixel_checksum, unpack
 from lossless_bpg.errors import FormatError, VersionError
 
 
@@ -18,6 +20,14 @@ def _sample() -> LbpgFile:
 def test_pack_unpack_round_trip():
     f = _sample()
     assert unpack(pack(f)) == f
+
+
+def test_the_error_feedback_flag_round_trips():
+    f = _sample()
+    flagged = replace(f, header=replace(f.header, error_feedback=True))
+    data = pack(flagged)
+    assert data[5] & FLAG_ERROR_FEEDBACK
+    assert unpack(data) == flagged
 
 
 def test_every_truncation_is_detected():

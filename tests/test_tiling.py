@@ -12,6 +12,7 @@ import pytest
 
 from lossless_bpg.codec import compress, decode_bands, decompress
 from lossless_bpg.container import (
+    FLAG_ERROR_FEEDBACK,
     MIN_TILE_SIZE,
     TILE_STEP_ALIGN,
     TILED_VERSION,
@@ -215,3 +216,11 @@ def test_a_tile_whose_search_stops_on_a_plateau_searches_again_from_the_tiles_me
     result = compress(image, model, effort=2, tile_size=TILE, workers=2)
     assert result.tile_qs == (best_q,) * 3
     assert np.array_equal(decompress(result.data, model)[0], image)
+
+
+def test_a_tiled_header_refuses_the_error_feedback_flag(tiled):
+    # the flag belongs to each tile's own header, where the tile's residual is described
+    data = bytearray(tiled.data)
+    data[5] |= FLAG_ERROR_FEEDBACK
+    with pytest.raises(FormatError, match="flags"):
+        unpack(bytes(data))

@@ -159,14 +159,22 @@ class _Batch:
 
 
 def fit(samples: Sequence[StreamSample], checks: Sequence[StreamSample] | None = None) -> list[tuple[int, ...]]:
+    """The parameters to send for each stream (see :func:`fit_and_estimate`)."""
+    return fit_and_estimate(samples, checks)[0]
+
+
+def fit_and_estimate(
+    samples: Sequence[StreamSample], checks: Sequence[StreamSample] | None = None
+) -> tuple[list[tuple[int, ...]], float]:
     """The parameters to send for each stream: none, the log-scale offset alone, or all of
     them, whichever gives the fewest estimated bits counting one byte per parameter sent,
     judged on ``checks`` (other subpixels of the same streams, so that a fit that only suits
-    its own sample is not sent) or else on ``samples``. Streams are fitted together (their
+    its own sample is not sent) or else on ``samples``; and the estimated bits of all the
+    streams so recalibrated, parameters included. Streams are fitted together (their
     parameters are independent; one optimiser run over all of them is much cheaper than one
     per stream)."""
     if not samples:
-        return []
+        return [], 0.0
     k = samples[0].logits.shape[0]
     sizes = (0, 1, parameter_count(k))
     # The encoder may run under inference mode; the fit needs autograd on ordinary tensors.
@@ -181,8 +189,9 @@ def fit(samples: Sequence[StreamSample], checks: Sequence[StreamSample] | None =
         with torch.no_grad():
             costs = torch.stack([judge.bits(c) for c in candidates])
     costs += 8.0 * torch.tensor(sizes, dtype=costs.dtype).unsqueeze(1)
-    return [tuple(int(v) for v in candidates[choice][i, : sizes[choice]])
-            for i, choice in enumerate(costs.argmin(0).tolist())]
+    best, choices = costs.min(0)
+    params = [tuple(int(v) for v in candidates[choice][i, : sizes[choice]]) for i, choice in enumerate(choices.tolist())]
+    return params, float(best.sum())
 
 
 def _minimise(batch: _Batch, start: torch.Tensor, free: torch.Tensor, iterations: int) -> torch.Tensor:

@@ -249,11 +249,12 @@ def _fit(data: list[_PassData], mixtures: int, whole: int, steps: int) -> tuple[
     delta_w = torch.zeros(params, channels, requires_grad=True)
     delta_b = torch.zeros(params, requires_grad=True)
     shards = [[d.shard(i, FIT_SHARDS) for d in data] for i in range(FIT_SHARDS)]
+    shards = [shard for shard in shards if any(len(d.target) for d in shard)]  # tiny images
     optimiser = torch.optim.Adam([delta_w, delta_b], lr=LEARNING_RATE)
     # the objective is the image's bits: the shard's, scaled up, plus the change's own
     # (roughly RATE_WEIGHT bits per unit of |change| on a grid of 2**-RATE_UNIT_EXP)
     for step in range(steps):
-        shard = shards[step % FIT_SHARDS]
+        shard = shards[step % len(shards)]
         per_sampled = whole / sum(len(d.target) for d in shard)
         optimiser.zero_grad()
         rate = (delta_w.abs().sum() + delta_b.abs().sum()) * (RATE_WEIGHT * 2.0**RATE_UNIT_EXP)

@@ -11,8 +11,9 @@ import torch
 
 from ..container import MAX_HALF_WIDTH
 from . import adaptation, coder
+from .backward import ErrorFeedback
 from .exact import ExactParams, ExactResidualModel
-from .exact_cdf import Mixtures, channel_params, escape_cdf, window_cdf
+from .exact_cdf import MEAN_BITS, Mixtures, channel_params, escape_cdf, window_cdf
 from .mixture import bits, log_prob
 from .model import ResidualModel, pad_to_multiple, pass_extent, pass_lattice
 
@@ -30,6 +31,8 @@ class ResidualStreams:
     adaptations: tuple[tuple[int, ...], ...]
     #: Symbols within this distance of a subpixel's window centre are coded directly.
     half_widths: tuple[int, ...]
+    #: Whether the means were corrected by the backward error feedback (see :mod:`.backward`).
+    error_feedback: bool = False
 
     @property
     def coded_bytes(self) -> int:
@@ -78,10 +81,20 @@ class _Passes:
         self.canvas[..., : self.height, : self.width] = _chw(residual)
 
 
-def _mixtures(params: ExactParams, c: int, target: torch.Tensor, adapt: tuple[int, ...]) -> Mixtures:
+def _mixtures(
+    params: ExactParams, step: int, c: int, target: torch.Tensor, adapt: tuple[int, ...], feedback: ErrorFeedback | None
+) -> Mixtures:
+    """The coder's mixtures of one stream: the model's, shifted by the error feedback (if any),
+    then recalibrated by the stream's adaptation parameters."""
     logits, means, log_scales = (_flat(t) for t in channel_params(params, c, target))
+    if feedback is not None:
+        means = means + feedback.shift(step, c, (target.shape[-2], target.shape[-1]), logits, means)
     logits, means, log_scales = adaptation.apply_exact(logits, means, log_scales, adapt)
     return Mixtures.build(logits, means, log_scales)
+
+
+def _feedback(passes: _Passes, on: bool) -> ErrorFeedback | None:
+    return ErrorFeedback(passes.height, passes.width, passes.model.steps) if on else None
 
 
 def _ranges(residual: np.ndarray) -> tuple[tuple[int, int], ...]:
@@ -125,6 +138,7 @@ class FitSamples:
     keys: list[tuple[int, int]] = field(default_factory=list)  # (pass, channel) of each stream
     samples: list[adaptation.StreamSample] = field(default_factory=list)
     checks: list[adaptation.StreamSample] = field(default_factory=list)
+    _fitted: tuple[dict[tuple[int, int], tuple[int, ...]], float] | None = None
 
     def add(self, key: tuple[int, int], logits, means, log_scales, target, lo: int, hi: int) -> None:
         stream = (logits, means, log_scales, target, lo, hi, adaptation.FIT_MAX_SUBPIXELS)
@@ -134,13 +148,30 @@ class FitSamples:
 
     def fit(self) -> dict[tuple[int, int], tuple[int, ...]]:
         """Adaptation parameters of every sampled stream, by (pass, channel)."""
-        return dict(zip(self.keys, adaptation.fit(self.samples, self.checks)))
+        return self.fit_and_estimate()[0]
+
+    def fit_and_estimate(self) -> tuple[dict[tuple[int, int], tuple[int, ...]], float]:
+        """The parameters and the estimated bits of the streams so recalibrated (fitted once;
+        the samples must not change after)."""
+        if self._fitted is None:
+            params, estimate = adaptation.fit_and_estimate(self.samples, self.checks)
+            self._fitted = dict(zip(self.keys, params)), estimate
+        return self._fitted
 
 
-def _sweep(passes: _Passes, ranges, fit_samples: FitSamples | None, count_bits: bool = True) -> float:
-    """One pass over the model's passes: the float estimate of the residual layer's bits (if
-    ``count_bits``), gathering ``fit_samples`` on the way."""
-    total = 0.0
+def _sweep(
+    passes: _Passes,
+    ranges,
+    fit_samples: FitSamples | None,
+    feedback: ErrorFeedback | None,
+    feedback_samples: FitSamples | None = None,
+    count_bits: bool = True,
+) -> tuple[float, float]:
+    """One pass over the model's passes: the float estimates of the residual layer's bits (if
+    ``count_bits``) without and with the error ``feedback`` (the same without it), gathering
+    on the way ``fit_samples`` of the model's mixtures and ``feedback_samples`` of the
+    mixtures shifted by the feedback."""
+    plain = corrected = 0.0
     for step, (params, target) in enumerate(passes):
         if params is None:
             continue
@@ -150,10 +181,20 @@ def _sweep(passes: _Passes, ranges, fit_samples: FitSamples | None, count_bits: 
                 continue  # a constant channel is not coded at all
             logits, means, log_scales = estimate.channel(c, target)
             if count_bits:
-                total += float(bits(log_prob(logits, means, log_scales, target[:, c], lo, hi)))
+                plain += float(bits(log_prob(logits, means, log_scales, target[:, c], lo, hi)))
             if fit_samples is not None:
                 fit_samples.add((step, c), logits, means, log_scales, target[:, c], lo, hi)
-    return total
+            if feedback is not None:
+                exact_logits, exact_means, _ = (_flat(t) for t in channel_params(params, c, target))
+                shape = (target.shape[-2], target.shape[-1])
+                shift = feedback.shift(step, c, shape, exact_logits, exact_means)
+                means = means + (shift.float() * 2.0**-MEAN_BITS).view(1, 1, *shape)
+                feedback.record(target[0, c].reshape(-1))
+                if count_bits:
+                    corrected += float(bits(log_prob(logits, means, log_scales, target[:, c], lo, hi)))
+                if feedback_samples is not None:
+                    feedback_samples.add((step, c), logits, means, log_scales, target[:, c], lo, hi)
+    return plain, (corrected if feedback is not None else plain)
 
 
 def encode_residual(
@@ -163,11 +204,13 @@ def encode_residual(
     q: int,
     adapt: bool = True,
     fit_samples: FitSamples | None = None,
+    error_feedback: bool = False,
 ) -> ResidualStreams:
     """Code ``image - recon`` (both (H, W, 3) uint8) given the lossy reconstruction;
     ``adapt`` fits the mixtures' per-stream recalibration to this image, to ``fit_samples``
-    when :func:`estimate_residual` gathered them for this same image, recon and q (which
-    saves a sweep over the passes)."""
+    when :func:`estimate_residual` gathered them for this same image, recon, q and
+    ``error_feedback`` setting (which saves a sweep over the passes); ``error_feedback``
+    corrects the means by the backward adaptation of :mod:`.backward`."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
     ranges = _ranges(residual)
     streams: list[bytes] = []
@@ -184,8 +227,12 @@ def encode_residual(
                 # Two sweeps: one gathers every stream's sample (they are fitted all at once),
                 # one codes (recomputing the passes is cheaper than keeping them all).
                 fit_samples = FitSamples()
-                _sweep(passes, ranges, fit_samples, count_bits=False)
+                if error_feedback:
+                    _sweep(passes, ranges, None, _feedback(passes, True), fit_samples, count_bits=False)
+                else:
+                    _sweep(passes, ranges, fit_samples, None, count_bits=False)
             fitted = fit_samples.fit()
+        feedback = _feedback(passes, error_feedback)
         for step, (params, target) in enumerate(passes):
             for c, (lo, hi) in enumerate(ranges):
                 if params is None or lo == hi:
@@ -195,9 +242,11 @@ def encode_residual(
                     widths.append(0)
                     continue
                 adapt_c = fitted.get((step, c), ())
-                mix = _mixtures(params, c, target, adapt_c)
+                mix = _mixtures(params, step, c, target, adapt_c, feedback)
                 centers = mix.centers(lo, hi)
                 values = target[0, c].reshape(-1).long()
+                if feedback is not None:
+                    feedback.record(values)
                 half_width = _choose_half_width((values - centers).abs(), hi - lo)
                 symbols = (values - centers + half_width + 1).clamp_(0, 2 * half_width + 2)
                 streams.append(coder.encode(window_cdf(mix, centers, half_width, lo, hi), symbols))
@@ -209,7 +258,7 @@ def encode_residual(
                     escapes.append(coder.encode(cdf, torch.where(below, values[index] - lo, values[index] - above_start)))
                 adaptations.append(adapt_c)
                 widths.append(half_width)
-    return ResidualStreams(ranges, tuple(streams), tuple(escapes), tuple(adaptations), tuple(widths))
+    return ResidualStreams(ranges, tuple(streams), tuple(escapes), tuple(adaptations), tuple(widths), error_feedback)
 
 
 def decode_residual(
@@ -221,7 +270,8 @@ def decode_residual(
     coded = iter(zip(layer.streams, layer.escapes, layer.adaptations, layer.half_widths))
     with torch.inference_mode():
         passes = _Passes(model, recon, q)
-        for params, target in passes:
+        feedback = _feedback(passes, layer.error_feedback)
+        for step, (params, target) in enumerate(passes):
             for c, (lo, hi) in enumerate(layer.ranges):
                 stream, escape, adapt, half_width = next(coded)
                 if params is None:
@@ -229,7 +279,7 @@ def decode_residual(
                 if lo == hi:
                     target[0, c] = lo
                     continue
-                mix = _mixtures(params, c, target, adapt)
+                mix = _mixtures(params, step, c, target, adapt, feedback)
                 centers = mix.centers(lo, hi)
                 symbols = coder.decode(window_cdf(mix, centers, half_width, lo, hi), stream).long()
                 values = centers + symbols - half_width - 1
@@ -240,7 +290,10 @@ def decode_residual(
                 # ``target`` is a view of the canvas: later passes see these residuals. (Clamped:
                 # a damaged stream must not push the network's inputs past the bounds its exact
                 # arithmetic was sized for; the checksum reports the damage.)
-                target[0, c] = values.clamp_(lo, hi).to(torch.float32).view(target.shape[-2:])
+                values.clamp_(lo, hi)
+                if feedback is not None:
+                    feedback.record(values)
+                target[0, c] = values.to(torch.float32).view(target.shape[-2:])
         out = passes.canvas[0, :, : passes.height, : passes.width]
     return out.permute(1, 2, 0).numpy().astype(np.int16)
 
@@ -269,22 +322,44 @@ class ResidualEstimate:
 
     bits: float
     fit_samples: FitSamples | None
+    #: The same samples of the mixtures shifted by the error feedback (None: not allowed).
+    feedback_samples: FitSamples | None = None
+
+    def choose_error_feedback(self) -> tuple[bool, FitSamples | None]:
+        """Whether to code with the error feedback, and the samples to fit the recalibration
+        to: the choice whose recalibrated estimate is smaller (the recalibration can take
+        part of what the feedback would, so the raw estimates do not decide)."""
+        if self.feedback_samples is None or self.fit_samples is None:
+            return False, self.fit_samples
+        with_feedback = self.feedback_samples.fit_and_estimate()[1]
+        return (True, self.feedback_samples) if with_feedback < self.fit_samples.fit_and_estimate()[1] else (False, self.fit_samples)
 
 
 def estimate_residual(
-    model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int, gather_fit_samples: bool = True
+    model: ExactResidualModel,
+    image: np.ndarray,
+    recon: np.ndarray,
+    q: int,
+    gather_fit_samples: bool = True,
+    error_feedback: bool = True,
 ) -> ResidualEstimate:
-    """Estimate the residual layer's size in bits (no coding, no adaptation), for choosing Q,
-    gathering on the way the samples the adaptation of this Q would be fitted to."""
+    """Estimate the residual layer's size in bits (no coding, no recalibration), for choosing
+    Q: with the error feedback where ``error_feedback`` allows it and it saves bits. Gathers
+    on the way the samples the recalibration of this Q would be fitted to, with and without
+    the feedback."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
+    feedback_allowed = error_feedback and model.steps > 1
     fit_samples = FitSamples() if gather_fit_samples else None
+    feedback_samples = FitSamples() if gather_fit_samples and feedback_allowed else None
     with torch.inference_mode():
         passes = _Passes(model, recon, q)
         passes.fill(residual)
-        total = _sweep(passes, _ranges(residual), fit_samples)
-    return ResidualEstimate(total, fit_samples)
+        plain, corrected = _sweep(passes, _ranges(residual), fit_samples, _feedback(passes, feedback_allowed),
+                                  feedback_samples)
+    return ResidualEstimate(min(plain, corrected), fit_samples, feedback_samples)
 
 
 def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> float:
-    """Model estimate of the residual layer's size in bits (no coding, no adaptation)."""
-    return estimate_residual(model, image, recon, q, gather_fit_samples=False).bits
+    """Model estimate of the residual layer's size in bits (no coding, no adaptation, no error
+    feedback)."""
+    return estimate_residual(model, image, recon, q, gather_fit_samples=False, error_feedback=False).bits

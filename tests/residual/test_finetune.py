@@ -13,7 +13,14 @@ import torch
 from lossless_bpg.codec import compress, decompress
 from lossless_bpg.container import UPDATE_VERSION, LbpgFile, pack, unpack
 from lossless_bpg.errors import ChecksumError, FormatError
-from lossless_bpg.residual.finetune import FIT_SHARDS, MAX_VALUE, UpdateFormatError, _PassData, apply_update, read_update
+from lossless_bpg.residual.finetune import (
+    FIT_SHARDS,
+    MAX_VALUE,
+    UpdateFormatError,
+    _PassData,
+    apply_update,
+    read_update,
+)
 from lossless_bpg.residual.layer import _chw
 from lossless_bpg.residual.model import pad_to_multiple
 
