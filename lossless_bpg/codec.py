@@ -99,12 +99,12 @@ class QTrial:
     residual: ResidualEstimate
 
 
-def try_q(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel, error_feedback: bool = True) -> QTrial:
-    """Encode the lossy layer at ``q`` and estimate the residual layer's size (with the error
-    feedback where ``error_feedback`` allows it and it pays)."""
+def try_q(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel) -> QTrial:
+    """Encode the lossy layer at ``q`` and estimate the residual layer's size (without the
+    error feedback: it hardly moves the best Q, and the search tries many)."""
     payload = lossy.encode(image, q)
     recon = lossy.decode(payload)
-    residual = estimate_residual(model.exact, image, recon, q, error_feedback=error_feedback)
+    residual = estimate_residual(model.exact, image, recon, q)
     return QTrial(q, 8 * len(payload) + residual.bits, payload, recon, residual)
 
 
@@ -115,7 +115,6 @@ def choose_q(
     start: int | None = None,
     progress: Callable[[int, float], None] | None = None,
     effort: int = DEFAULT_EFFORT,
-    error_feedback: bool = True,
 ) -> tuple[QTrial, dict[int, float]]:
     """Search integer Q for the smallest estimated total size, inside the Q range the model was
     trained on, around the model's preferred Q (or ``start``); ``effort`` picks the search (see
@@ -125,24 +124,18 @@ def choose_q(
     if start is None:
         start = Q_START if model.q_start is None else model.q_start
     offsets, steps = EFFORT_SEARCH[effort]
-    best, costs = _search_q(image, lossy, model, [start + d for d in offsets], steps, {}, progress, error_feedback)
+    best, costs = _search_q(image, lossy, model, [start + d for d in offsets], steps, {}, progress)
     assert best is not None  # the scan evaluates at least one Q
     return best, costs
 
 
 def refine_q(
-    image: np.ndarray,
-    lossy: LossyCodec,
-    model: LoadedModel,
-    start: int,
-    known: dict[int, float],
-    effort: int,
-    error_feedback: bool = True,
+    image: np.ndarray, lossy: LossyCodec, model: LoadedModel, start: int, known: dict[int, float], effort: int
 ) -> tuple[QTrial | None, dict[int, float]]:
     """Continue a search of ``image`` that saw the costs ``known``: the pattern search of
     ``effort`` from ``start``. Returns the cheapest of the Qs it newly tried (None if it tried
     none; it may cost more than the best of ``known``) and every cost seen."""
-    return _search_q(image, lossy, model, [start], EFFORT_SEARCH[effort][1], known, None, error_feedback)
+    return _search_q(image, lossy, model, [start], EFFORT_SEARCH[effort][1], known, None)
 
 
 def _search_q(
@@ -153,7 +146,6 @@ def _search_q(
     steps: tuple[int, ...],
     known: dict[int, float],
     progress: Callable[[int, float], None] | None,
-    error_feedback: bool,
 ) -> tuple[QTrial | None, dict[int, float]]:
     q_lo, q_hi = model.q_range or (Q_SEARCH_MIN, Q_SEARCH_MAX)
     lo, hi = max(lossy.q_min, q_lo), min(lossy.q_max, q_hi)
@@ -161,7 +153,7 @@ def _search_q(
 
     def cost(q: int) -> float:
         nonlocal best
-        trial = try_q(image, q, lossy, model, error_feedback)
+        trial = try_q(image, q, lossy, model)
         if progress:
             progress(q, trial.total_bits)
         if best is None or trial.total_bits < best.total_bits:
@@ -199,9 +191,10 @@ def _whole_image_file(
     """The whole-image file of ``image`` with the lossy layer of ``trial``, the residual
     model fine-tuned to the image (``learning.finetune_steps`` steps of the fit) and the
     error feedback each where it pays."""
-    feedback, samples = trial.residual.choose_error_feedback()
-    streams = encode_residual(model.exact, image, trial.recon, trial.q, fit_samples=samples, error_feedback=feedback)
-    update = b""
+    base = trial.residual
+    if learning.error_feedback and model.exact.steps > 1:
+        base = estimate_residual(model.exact, image, trial.recon, trial.q, error_feedback=True)
+    exact, (feedback, samples, best_bits), update = model.exact, base.choose_error_feedback(), b""
     if learning.finetune_steps and model.exact.steps > 1:
         fitted = fit_update(model.exact, image, trial.recon, trial.q, learning.finetune_steps)
         if fitted is not None:
@@ -209,13 +202,13 @@ def _whole_image_file(
             estimate = estimate_residual(adapted, image, trial.recon, trial.q, error_feedback=learning.error_feedback)
             candidate = fitted[0].pack()
             # The fit predicted its saving on a sample, without the per-stream recalibration
-            # that may recover part of it: the coded sizes decide.
-            if estimate.bits + 8 * len(candidate) < trial.residual.bits:
-                feedback, samples = estimate.choose_error_feedback()
-                tuned = encode_residual(adapted, image, trial.recon, trial.q, fit_samples=samples,
-                                        error_feedback=feedback)
-                if tuned.coded_bytes + len(candidate) < streams.coded_bytes:
-                    streams, update = tuned, candidate
+            # that may recover part of it: the recalibrated estimates decide (within about
+            # 0.1 % of the coded sizes; coding both would cost one more residual encode).
+            if estimate.bits + 8 * len(candidate) < base.bits:
+                choice = estimate.choose_error_feedback()
+                if choice[2] + 8 * len(candidate) < best_bits:
+                    exact, (feedback, samples, best_bits), update = adapted, choice, candidate
+    streams = encode_residual(exact, image, trial.recon, trial.q, fit_samples=samples, error_feedback=feedback)
     header = Header(
         backend_id=lossy.backend_id,
         q=trial.q,
@@ -243,10 +236,9 @@ def _code_image(
 ) -> tuple[LbpgFile, dict[int, float]]:
     """Code one image (or tile) whole: at ``q``, or at the Q that ``effort``'s search finds on it."""
     if q is None:
-        trial, q_trials = choose_q(image, lossy, model, progress=progress, effort=effort,
-                                   error_feedback=learning.error_feedback)
+        trial, q_trials = choose_q(image, lossy, model, progress=progress, effort=effort)
     else:
-        trial, q_trials = try_q(image, q, lossy, model, learning.error_feedback), {}
+        trial, q_trials = try_q(image, q, lossy, model), {}
     release_freed_memory()
     return _whole_image_file(image, model, lossy, trial, greyscale, learning), q_trials
 
@@ -258,7 +250,6 @@ def _q_of_sample(
     quality: int | None,
     effort: int,
     progress: Callable[[int, float], None] | None,
-    error_feedback: bool,
 ) -> tuple[int | None, dict[int, float]]:
     """(``quality``, {}) unless effort 2 searches Q on a sample of this large image: then the Q
     found and the estimated bits of every Q tried."""
@@ -267,7 +258,7 @@ def _q_of_sample(
     sample = search_sample(image)
     if sample is None:
         return None, {}
-    trial, q_trials = choose_q(sample, lossy, model, progress=progress, effort=effort, error_feedback=error_feedback)
+    trial, q_trials = choose_q(sample, lossy, model, progress=progress, effort=effort)
     del sample  # only its Q is needed
     q = trial.q
     del trial
@@ -364,7 +355,7 @@ def compress(
     check_memory(largest * workers, ENCODE_BYTES_PER_PIXEL, "compress", height * width * TILED_ENCODE_BYTES_PER_PIXEL,
                  (height, width))
     # a large image: one Q for every tile, searched on a sample of the whole image
-    q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress, learning.error_feedback)
+    q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress)
 
     def code_tile(tile: Tile) -> tuple[LbpgFile, dict[int, float]]:
         return _code_image(np.ascontiguousarray(tile.of(image)), model, lossy, q, effort, greyscale, learning)
@@ -372,7 +363,7 @@ def compress(
     def recode_tile(job: tuple[Tile, LbpgFile, dict[int, float], int]) -> LbpgFile:
         tile, coded, costs, start = job
         pixels = np.ascontiguousarray(tile.of(image))
-        trial, _ = refine_q(pixels, lossy, model, start, costs, effort, learning.error_feedback)
+        trial, _ = refine_q(pixels, lossy, model, start, costs, effort)
         if trial is None or trial.total_bits >= min(costs.values()):
             return coded
         return _whole_image_file(pixels, model, lossy, trial, greyscale, learning)
@@ -421,7 +412,7 @@ def _compress_whole(
     is large (effort 2), then the image coded once at that Q."""
     height, width = image.shape[:2]
     check_memory(height * width, ENCODE_BYTES_PER_PIXEL, "compress", 0, (height, width))
-    q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress, learning.error_feedback)
+    q, q_trials = _q_of_sample(image, lossy, model, quality, effort, progress)
     if q_trials:
         f, _ = _code_image(image, model, lossy, q, effort, greyscale, learning)
     else:

@@ -325,14 +325,19 @@ class ResidualEstimate:
     #: The same samples of the mixtures shifted by the error feedback (None: not allowed).
     feedback_samples: FitSamples | None = None
 
-    def choose_error_feedback(self) -> tuple[bool, FitSamples | None]:
-        """Whether to code with the error feedback, and the samples to fit the recalibration
-        to: the choice whose recalibrated estimate is smaller (the recalibration can take
-        part of what the feedback would, so the raw estimates do not decide)."""
-        if self.feedback_samples is None or self.fit_samples is None:
-            return False, self.fit_samples
-        with_feedback = self.feedback_samples.fit_and_estimate()[1]
-        return (True, self.feedback_samples) if with_feedback < self.fit_samples.fit_and_estimate()[1] else (False, self.fit_samples)
+    def choose_error_feedback(self) -> tuple[bool, FitSamples | None, float]:
+        """Whether to code with the error feedback, the samples to fit the recalibration to,
+        and the estimated bits once recalibrated: the choice whose recalibrated estimate is
+        smaller (the recalibration can take part of what the feedback would, so the raw
+        estimates do not decide). Without samples: no feedback, the raw estimate."""
+        if self.fit_samples is None:
+            return False, None, self.bits
+        plain = self.fit_samples.fit_and_estimate()[1]
+        if self.feedback_samples is not None:
+            corrected = self.feedback_samples.fit_and_estimate()[1]
+            if corrected < plain:
+                return True, self.feedback_samples, corrected
+        return False, self.fit_samples, plain
 
 
 def estimate_residual(
@@ -341,7 +346,7 @@ def estimate_residual(
     recon: np.ndarray,
     q: int,
     gather_fit_samples: bool = True,
-    error_feedback: bool = True,
+    error_feedback: bool = False,
 ) -> ResidualEstimate:
     """Estimate the residual layer's size in bits (no coding, no recalibration), for choosing
     Q: with the error feedback where ``error_feedback`` allows it and it saves bits. Gathers
@@ -362,4 +367,4 @@ def estimate_residual(
 def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> float:
     """Model estimate of the residual layer's size in bits (no coding, no adaptation, no error
     feedback)."""
-    return estimate_residual(model, image, recon, q, gather_fit_samples=False, error_feedback=False).bits
+    return estimate_residual(model, image, recon, q, gather_fit_samples=False).bits
