@@ -194,7 +194,8 @@ def _whole_image_file(
     base = trial.residual
     if learning.error_feedback and model.exact.steps > 1:
         base = estimate_residual(model.exact, image, trial.recon, trial.q, error_feedback=True)
-    exact, (feedback, samples, best_bits), update = model.exact, base.choose_error_feedback(), b""
+    exact, update = model.exact, b""
+    feedback, samples, best_bits = base.choose_error_feedback()
     if learning.finetune_steps and model.exact.steps > 1:
         fitted = fit_update(model.exact, image, trial.recon, trial.q, learning.finetune_steps)
         if fitted is not None:
@@ -205,9 +206,9 @@ def _whole_image_file(
             # that may recover part of it: the recalibrated estimates decide (within about
             # 0.1 % of the coded sizes; coding both would cost one more residual encode).
             if estimate.bits + 8 * len(candidate) < base.bits:
-                choice = estimate.choose_error_feedback()
-                if choice[2] + 8 * len(candidate) < best_bits:
-                    exact, (feedback, samples, best_bits), update = adapted, choice, candidate
+                tuned_feedback, tuned_samples, tuned_bits = estimate.choose_error_feedback()
+                if tuned_bits + 8 * len(candidate) < best_bits:
+                    exact, update, feedback, samples = adapted, candidate, tuned_feedback, tuned_samples
     streams = encode_residual(exact, image, trial.recon, trial.q, fit_samples=samples, error_feedback=feedback)
     header = Header(
         backend_id=lossy.backend_id,
