@@ -194,8 +194,9 @@ def _whole_image_file(
     base = trial.residual
     if learning.error_feedback and model.exact.steps > 1:
         base = estimate_residual(model.exact, image, trial.recon, trial.q, error_feedback=True)
-    exact, update = model.exact, b""
-    feedback, samples, best_bits = base.choose_error_feedback()
+    feedback, samples, _ = base.choose_error_feedback()
+    streams = encode_residual(model.exact, image, trial.recon, trial.q, fit_samples=samples, error_feedback=feedback)
+    update = b""
     if learning.finetune_steps and model.exact.steps > 1:
         fitted = fit_update(model.exact, image, trial.recon, trial.q, learning.finetune_steps)
         if fitted is not None:
@@ -203,13 +204,14 @@ def _whole_image_file(
             estimate = estimate_residual(adapted, image, trial.recon, trial.q, error_feedback=learning.error_feedback)
             candidate = fitted[0].pack()
             # The fit predicted its saving on a sample, without the per-stream recalibration
-            # that may recover part of it: the recalibrated estimates decide (within about
-            # 0.1 % of the coded sizes; coding both would cost one more residual encode).
+            # that may recover part of it; and the estimates can be a few percent off the coded
+            # sizes where the residual is nearly all zeros: the coded sizes decide.
             if estimate.bits + 8 * len(candidate) < base.bits:
-                tuned_feedback, tuned_samples, tuned_bits = estimate.choose_error_feedback()
-                if tuned_bits + 8 * len(candidate) < best_bits:
-                    exact, update, feedback, samples = adapted, candidate, tuned_feedback, tuned_samples
-    streams = encode_residual(exact, image, trial.recon, trial.q, fit_samples=samples, error_feedback=feedback)
+                feedback, samples, _ = estimate.choose_error_feedback()
+                tuned = encode_residual(adapted, image, trial.recon, trial.q, fit_samples=samples,
+                                        error_feedback=feedback)
+                if tuned.coded_bytes + len(candidate) < streams.coded_bytes:
+                    streams, update = tuned, candidate
     header = Header(
         backend_id=lossy.backend_id,
         q=trial.q,
