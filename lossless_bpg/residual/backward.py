@@ -26,6 +26,7 @@ import math
 
 import torch
 
+from .adaptation import MEAN_LIMIT
 from .exact_cdf import MEAN_BITS, PROB_BITS, _lookup, tables
 from .model import BLOCK, PASS_OFFSETS
 
@@ -61,9 +62,15 @@ def mixture_means(logits: torch.Tensor, means: torch.Tensor) -> torch.Tensor:
     integer softmax as the coder's CDFs (:class:`.exact_cdf.Mixtures`)."""
     expd = _lookup(tables()["exp_neg"], logits.amax(0, keepdim=True) - logits, 0)
     weights = (expd << PROB_BITS) // expd.sum(0, keepdim=True)
-    # weights < 2**24 and |means| < 2**25 (MEAN_LIMIT grey levels): each product and the sum
-    # of K of them stay below 2**53, exact in float64, and the rescale is a power of two
-    total = (weights.double() * means.double()).sum(0)
+    # weights <= 2**24 and means limited to MEAN_LIMIT grey levels (2**24 on their grid): each
+    # product is below 2**48 and the sum, taken in a fixed order, exact in float64 for K < 32;
+    # the rescale is a power of two
+    limit = MEAN_LIMIT << MEAN_BITS
+    clamped = means.clamp(-limit, limit).double()
+    w = weights.double()
+    total = w[0] * clamped[0]
+    for k in range(1, len(w)):
+        total += w[k] * clamped[k]
     return torch.floor(total * 2.0**-PROB_BITS).long()
 
 
