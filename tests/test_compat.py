@@ -38,3 +38,15 @@ def test_a_file_with_a_model_update_as_first_written_still_decodes_exactly():
     f = unpack(data)
     assert (f.header.version, f.header.model_id.hex()) == (5, V3_MODEL_ID) and f.model_update
     assert hashlib.sha256(decompress(data).tobytes()).hexdigest() == V3_CROP_SHA256
+
+
+def test_a_file_with_error_feedback_as_first_written_still_decodes_exactly():
+    # tests/data/feedback_sample.lbpg: tests/residual/test_backward.py's 128x128 textured image
+    # (seed 3) at Q 24, written when the error feedback (header flag bit 1) was introduced; it
+    # also carries a model update
+    data = (DATA / "feedback_sample.lbpg").read_bytes()
+    f = unpack(data)
+    assert f.header.error_feedback and f.model_update and f.header.model_id.hex() == V3_MODEL_ID
+    assert hashlib.sha256(decompress(data).tobytes()).hexdigest() == (
+        "67e4faa8f890d88fabdd3e0ab31b9ae00c84c869f5450352aa38c8c08508d853"
+    )
