@@ -472,8 +472,8 @@ def _small_image(seed: int, height: int = 16, width: int = 16) -> np.ndarray:
 def samples() -> tuple[Sample, ...]:
     """Small valid files, made once per process: RGB 16x16 at Q 30 (residuals escape their
     windows), greyscale 16x16 at Q 40, a tiled 16x300 RGB file (two tiles), the RGB image
-    again with a model update (version 5), and the stored version-2 file when the shipped
-    model still decodes it."""
+    again with a model update (version 5), and the stored files with the error feedback
+    (128x128) and of version 2 when the shipped default model still decodes them."""
     import lossless_bpg
     from lossless_bpg.api import _model
 
@@ -486,6 +486,11 @@ def samples() -> tuple[Sample, ...]:
         ("tiled", lossless_bpg.compress(strip, quality=30, tile_size=MIN_TILE_SIZE), strip),
         ("update", file_with_update(_model("default"), rgb, 30, random_update(_model("default"), 1, 2)), rgb),
     ]
+    feedback = (DATA / "feedback_sample.lbpg").read_bytes()
+    if unpack(feedback).header.model_id == _model("default").model_id:
+        from .residual.test_backward import _textured
+
+        out.append(("feedback", feedback, _textured()))
     v2 = (DATA / "v2_sample.lbpg").read_bytes()
     if unpack(v2).header.model_id == _model("default").model_id:
         from PIL import Image
