@@ -32,6 +32,7 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
     escapes = sum(len(e) for t in tiles for e in t.escape_streams)
     residual = sum(len(s) for t in tiles for s in t.residual_streams) + escapes
     updates = [len(t.model_update) for t in tiles if t.model_update]
+    fed = sum(t.header.error_feedback for t in tiles)
     per_channel = [
         sum(len(x) for t in tiles for x in t.residual_streams[c::3] + t.escape_streams[c::3]) for c in range(3)
     ]
@@ -64,5 +65,6 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
         f"    header           {file_bytes - lossy - residual - sum(updates)} bytes",
         f"  adaptation         {sum(sent.values())} streams: "
         + ", ".join(f"{n} with {k} parameter(s)" for k, n in sorted(sent.items(), reverse=True)),
+        "  error feedback     " + (f"{fed} of {len(tiles)} tiles" if isinstance(f, TiledFile) else ("on" if fed else "off")),
     ]
     return lines
