@@ -194,7 +194,7 @@ def _whole_image_file(
     base = trial.residual
     if learning.error_feedback and model.exact.steps > 1:
         base = estimate_residual(model.exact, image, trial.recon, trial.q, error_feedback=True)
-    feedback, samples, _ = base.choose_error_feedback()
+    feedback, samples = base.choose_error_feedback()
     streams = encode_residual(model.exact, image, trial.recon, trial.q, fit_samples=samples, error_feedback=feedback)
     update = b""
     if learning.finetune_steps and model.exact.steps > 1:
@@ -207,7 +207,7 @@ def _whole_image_file(
             # that may recover part of it; and the estimates can be a few percent off the coded
             # sizes where the residual is nearly all zeros: the coded sizes decide.
             if estimate.bits + 8 * len(candidate) < base.bits:
-                feedback, samples, _ = estimate.choose_error_feedback()
+                feedback, samples = estimate.choose_error_feedback()
                 tuned = encode_residual(adapted, image, trial.recon, trial.q, fit_samples=samples,
                                         error_feedback=feedback)
                 if tuned.coded_bytes + len(candidate) < streams.coded_bytes:

@@ -325,19 +325,16 @@ class ResidualEstimate:
     #: The same samples of the mixtures shifted by the error feedback (None: not allowed).
     feedback_samples: FitSamples | None = None
 
-    def choose_error_feedback(self) -> tuple[bool, FitSamples | None, float]:
-        """Whether to code with the error feedback, the samples to fit the recalibration to,
-        and the estimated bits once recalibrated: the choice whose recalibrated estimate is
-        smaller (the recalibration can take part of what the feedback would, so the raw
-        estimates do not decide). Without samples: no feedback, the raw estimate."""
-        if self.fit_samples is None:
-            return False, None, self.bits
-        plain = self.fit_samples.fit_and_estimate()[1]
-        if self.feedback_samples is not None:
-            corrected = self.feedback_samples.fit_and_estimate()[1]
-            if corrected < plain:
-                return True, self.feedback_samples, corrected
-        return False, self.fit_samples, plain
+    def choose_error_feedback(self) -> tuple[bool, FitSamples | None]:
+        """Whether to code with the error feedback, and the samples to fit the recalibration
+        to: the choice whose recalibrated estimate is smaller (the recalibration can take part
+        of what the feedback would, so the raw estimates do not decide). Without samples: no
+        feedback."""
+        if self.fit_samples is None or self.feedback_samples is None:
+            return False, self.fit_samples
+        if self.feedback_samples.fit_and_estimate()[1] < self.fit_samples.fit_and_estimate()[1]:
+            return True, self.feedback_samples
+        return False, self.fit_samples
 
 
 def estimate_residual(
