@@ -164,7 +164,8 @@ def compress(
     ``quality`` forces the lossy layer's Q (HEVC QP, 0-51); by default Q is searched per image
     with ``effort`` 1 (none: the model's preferred Q; fastest), 2 (default) or 3 (widest).
     ``model`` names a shipped residual model or a ``.pt`` file; ``backend`` the lossy layer
-    (``"hevc"``, or ``"bpg"`` when libbpg's tools are installed). The model is loaded once per
+    (``"hevc"``; ``"lic"``, the learned one, whose own residual model is then the default;
+    ``"bpg"`` when libbpg's tools are installed). The model is loaded once per
     process. An image with a side longer than ``tile_size`` is coded in independent tiles of
     about that side (memory is bounded by the tile; None codes every image whole), by
     ``workers`` threads (the bytes do not depend on their number). ``adapt="none"`` turns off
@@ -173,6 +174,7 @@ def compress(
     :class:`~lossless_bpg.errors.LosslessBpgError`; invalid arguments raise ValueError.
     """
     from .codec import compress as _compress
+    from .lossy import residual_model_name
 
     if effort not in EFFORT_SEARCH:
         raise ValueError(f"effort must be one of {sorted(EFFORT_SEARCH)}, not {effort!r}")
@@ -181,7 +183,7 @@ def compress(
     if quality is not None and (isinstance(quality, bool) or not isinstance(quality, (int, np.integer))):
         raise ValueError(f"quality must be an integer Q or None, not {quality!r}")
     pixels, greyscale = as_rgb(image)
-    result = _compress(pixels, _model(model), backend=backend, greyscale=greyscale,
+    result = _compress(pixels, _model(residual_model_name(model, backend)), backend=backend, greyscale=greyscale,
                        quality=None if quality is None else int(quality), effort=effort,
                        tile_size=tile_size, workers=workers, adapt=adapt)
     return result.data

@@ -198,8 +198,10 @@ def cmd_compress(args: argparse.Namespace) -> int:
                               verify=args.verify, force=args.force, skip_existing=args.skip_existing,
                               tile_size=args.tile_size or None, tile_workers=args.tile_workers,
                               adapt=args.adapt)
-    if todo:
-        _model(args.model)  # a model that does not load is one error, not one per file
+    if todo:  # a model that does not load is one error, not one per file
+        from .lossy import residual_model_name
+
+        _model(residual_model_name(args.model, args.backend))
     results = skipped + _run_jobs(args, engine, "compress", compress_file,
                                   [CompressJob(src, dst, options) for src, dst in todo])
     if not args.quiet:
@@ -317,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapt", choices=ADAPT_MODES, default="auto",
                    help="auto (default): fine-tune the residual model to each image where that saves "
                         "more than it costs to send (longer fit at higher effort); none: never")
-    p.add_argument("--backend", default="hevc", help="lossy backend: hevc (default) or bpg")
+    p.add_argument("--backend", default="hevc", help="lossy layer: hevc (default), lic (the learned one; its own residual model "
+                        "is then the default) or bpg (needs libbpg's tools)")
     p.add_argument("--model", default="default", help="residual model name or .pt path")
     p.add_argument("--verify", action="store_true", help="decode each file again and compare pixels")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")

@@ -6,7 +6,20 @@ import collections
 
 from .container import LbpgFile, TiledFile, qs_of
 from .errors import LosslessBpgError
-from .lossy import backend_name_from_id
+from .lossy import backend_name_from_id, get_lossy_codec
+
+
+def _payload_parts(backend_id: int, tiles: tuple[LbpgFile, ...]) -> dict[str, int]:
+    """The lossy layer's own split of its bytes (lic: latents, hyper-latents), summed over the
+    tiles; {} where the backend has none or is not installed."""
+    try:
+        lossy = get_lossy_codec(backend_name_from_id(backend_id))
+        parts: collections.Counter[str] = collections.Counter()
+        for t in tiles:
+            parts.update(lossy.payload_parts(t.lossy))
+        return dict(parts)
+    except (LosslessBpgError, ValueError):
+        return {}
 
 
 def _backend(backend_id: int) -> str:
@@ -57,6 +70,7 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
         f"  pixel checksum     {h.checksum.hex()}",
         f"  total              {file_bytes} bytes, {8 * file_bytes / sub:.4f} bpsp",
         f"    lossy layer      {lossy} bytes, {8 * lossy / sub:.4f} bpsp",
+        *(f"      {part:<14} {n} bytes, {8 * n / sub:.4f} bpsp" for part, n in _payload_parts(h.backend_id, tiles).items()),
         (f"    residual layer   {residual} bytes, {8 * residual / sub:.4f} bpsp "
         f"(R {per_channel[0]}, G {per_channel[1]}, B {per_channel[2]}; "
         f"{'/'.join(map(str, sorted(passes)))} coding pass(es); escapes {escapes} bytes)"),

@@ -113,6 +113,7 @@ def compress_file(job: CompressJob) -> FileResult:
     from .codec import compress
     from .fileio import write_bytes_atomic
     from .imageio import load_image
+    from .lossy import residual_model_name
 
     src, dst, options = job.src, job.dst, job.options
     if options.skip_existing and dst.exists():
@@ -120,7 +121,7 @@ def compress_file(job: CompressJob) -> FileResult:
     report_status(src.name)
     try:
         _exists_and_not_wanted(dst, options.force)
-        model = _model(options.model)
+        model = _model(residual_model_name(options.model, options.backend))
         image, greyscale = load_image(src)
         tried: list[str] = []  # a large image takes minutes: show where the Q search is
 

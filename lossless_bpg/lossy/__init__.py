@@ -8,6 +8,7 @@ from .base import LossyCodec
 _REGISTRY: dict[str, str] = {
     "hevc": "lossless_bpg.lossy.hevc:HevcCodec",
     "bpg": "lossless_bpg.lossy.bpg:BpgCodec",
+    "lic": "lossless_bpg.lossy.lic:LicCodec",
 }
 
 
@@ -31,6 +32,16 @@ def get_lossy_codec(name: str) -> LossyCodec:
     return _load_class(name)()
 
 
+def residual_model_name(requested: str, backend: str) -> str:
+    """The residual model to code with: ``requested``, unless it is the default and the backend
+    has a residual model of its own (lic's was trained on lic's reconstructions)."""
+    from ..residual.registry import DEFAULT_MODEL
+
+    if requested != DEFAULT_MODEL:
+        return requested
+    return get_lossy_codec(backend).paired_residual_model() or requested
+
+
 def backend_name_from_id(backend_id: int) -> str:
     for name in _REGISTRY:
         if _load_class(name).backend_id == backend_id:
@@ -38,4 +49,4 @@ def backend_name_from_id(backend_id: int) -> str:
     raise BackendUnavailableError(f"file uses unknown lossy backend id {backend_id}")
 
 
-__all__ = ["LossyCodec", "available_backends", "backend_name_from_id", "get_lossy_codec"]
+__all__ = ["LossyCodec", "available_backends", "backend_name_from_id", "get_lossy_codec", "residual_model_name"]

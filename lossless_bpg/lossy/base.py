@@ -37,6 +37,15 @@ class LossyCodec(ABC):
         """Human-readable version of the underlying encoder/decoder."""
         return "unknown"
 
+    def paired_residual_model(self) -> str | None:
+        """The residual model trained for this layer's reconstructions, which its files use
+        unless the user names another; None: the registry's default."""
+        return None
+
+    def payload_parts(self, data: bytes) -> dict[str, int]:
+        """Bytes of the named parts of a payload (``info`` shows them); {} when it has none."""
+        return {}
+
     def check_q(self, q: int) -> None:
         if not self.q_min <= q <= self.q_max:
             raise ValueError(f"{self.name}: quality {q} outside [{self.q_min}, {self.q_max}]")

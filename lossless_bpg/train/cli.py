@@ -46,14 +46,17 @@ def run_train(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .config import TrainConfig
+    from .lic import is_lic_config
     from .prepare import ensure_pack
 
-    cfg = TrainConfig.from_yaml(args.config)
-    if args.steps:
-        cfg = dataclasses.replace(cfg, steps=args.steps)
     if "kodak" in str(args.data.resolve()).lower():
         print("error: refusing to train on the Kodak test set", file=sys.stderr)
         return 2
+    if is_lic_config(args.config):
+        return _run_train_lic(args)
+    cfg = TrainConfig.from_yaml(args.config)
+    if args.steps:
+        cfg = dataclasses.replace(cfg, steps=args.steps)
     if args.register:
         from ..residual.weights import WEIGHTS_DIR, register
 
@@ -116,4 +119,23 @@ def run_train(args: argparse.Namespace) -> int:
         }
         path = save_model(result.model, args.export_dir or WEIGHTS_DIR, args.export, meta)
         print(f"exported {path}")
+    return 0
+
+
+def _run_train_lic(args: argparse.Namespace) -> int:
+    """Train the learned lossy layer and its residual model (a config with a ``lic`` section);
+    ``--export NAME`` writes both into ``--export-dir`` (see :func:`..lossy.lic.weights.export`)."""
+    from .lic import LicTrainConfig, train_lic
+
+    cfg = LicTrainConfig.from_yaml(args.config)
+    if args.steps:
+        cfg = dataclasses.replace(cfg, steps=args.steps)
+    lic, residual_model, record = train_lic(cfg, args.data, args.checkpoint, args.minutes, args.limit)
+    if args.export:
+        from ..lossy.lic.weights import export
+
+        record["command"] = "python -m lossless_bpg " + " ".join(sys.argv[1:])
+        record["data"] = str(args.data)
+        paths = export(lic, residual_model, cfg, record, args.export, args.export_dir)
+        print("exported " + ", ".join(str(p) for p in paths))
     return 0

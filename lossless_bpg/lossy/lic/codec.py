@@ -1,0 +1,106 @@
+"""The learned lossy layer behind the :class:`~lossless_bpg.lossy.base.LossyCodec` interface.
+
+Payload (all integers little-endian varints unless said)::
+
+    lic id (8 bytes) | height | width | q (1 byte) | hyper-latent stream length | hyper-latent
+    stream | latent stream (the rest)
+
+The image is padded by edge replication to a multiple of 64 and cropped back. Hyper-latents
+(C, H/64, W/64) and latents (M, H/16, W/16) are coded in channel-major order with torchac,
+each value as ``value + bound``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...residual import coder
+from ...varint import read_varint, write_varint
+from ..base import LossyCodec
+from . import weights
+from .model import STRIDE
+from .weights import DEFAULT_LIC, LIC_ID_BYTES, LicRegistry, LoadedLic, load_lic
+
+
+def _padded(n: int) -> int:
+    return -(-n // STRIDE) * STRIDE
+
+
+class LicCodec(LossyCodec):
+    """A learned transform codec with a hyperprior, decoded with integer arithmetic."""
+
+    name = "lic"
+    backend_id = 3
+    q_min = 12
+    q_max = 40
+
+    def __init__(self, model: str = DEFAULT_LIC, directory: Path | None = None) -> None:
+        self.registry = LicRegistry(directory or weights.LIC_WEIGHTS_DIR)
+        self.model_name = model
+
+    def _default(self) -> LoadedLic:
+        loaded = load_lic(self.registry.card(self.model_name))
+        self.q_min, self.q_max = loaded.card.config.q_min, loaded.card.config.q_max
+        return loaded
+
+    def version(self) -> str:
+        card = self.registry.card(self.model_name)
+        return f"lic {card.name} ({card.lic_id})"
+
+    def paired_residual_model(self) -> str | None:
+        return self.registry.card(self.model_name).residual_model
+
+    def encode(self, img: np.ndarray, q: int) -> bytes:
+        lic = self._default()
+        self.check_q(q)
+        cfg = lic.model.config
+        h, w, _ = img.shape
+        padded = np.pad(img, ((0, _padded(h) - h), (0, _padded(w) - w), (0, 0)), mode="edge")
+        x = torch.from_numpy(padded).permute(2, 0, 1).unsqueeze(0).float()
+        with torch.no_grad():
+            scaled, hyper = lic.model.analyse(x, torch.tensor([q]))
+        hyper_int = hyper.round().clamp(-cfg.hyper_bound, cfg.hyper_bound).long()
+        latents = scaled.round().clamp(-cfg.latent_bound, cfg.latent_bound).long()
+        _, zc, zh, zw = hyper_int.shape
+        hyper_stream = coder.encode(lic.exact.hyper_cdf((zc, zh, zw)),
+                                    (hyper_int + cfg.hyper_bound).reshape(-1))
+        latent_stream = coder.encode(lic.exact.latent_cdf(hyper_int), (latents + cfg.latent_bound).reshape(-1))
+        return (lic.lic_id + write_varint(h) + write_varint(w) + bytes([q]) + write_varint(len(hyper_stream))
+                + hyper_stream + latent_stream)
+
+    def decode(self, data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
+        if len(data) < LIC_ID_BYTES:
+            raise ValueError("lic payload too short")
+        lic = load_lic(self.registry.by_id(data[:LIC_ID_BYTES]))
+        cfg = lic.model.config
+        h, pos = read_varint(data, LIC_ID_BYTES)
+        w, pos = read_varint(data, pos)
+        if size is not None and (h, w) != size:
+            raise ValueError(f"lic payload is {w}x{h}, expected {size[1]}x{size[0]}")
+        if not h or not w:
+            raise ValueError("lic payload declares an empty image")
+        if pos >= len(data):
+            raise ValueError("lic payload ends before its quality")
+        q = data[pos]
+        if not cfg.q_min <= q <= cfg.q_max:
+            raise ValueError(f"lic payload quality {q} outside [{cfg.q_min}, {cfg.q_max}]")
+        hyper_len, pos = read_varint(data, pos + 1)
+        if pos + hyper_len > len(data):
+            raise ValueError("lic payload truncated")
+        hyper_shape = (cfg.hyper_channels, _padded(h) // STRIDE, _padded(w) // STRIDE)
+        hyper = coder.decode(lic.exact.hyper_cdf(hyper_shape), data[pos : pos + hyper_len]).long()
+        hyper = (hyper - cfg.hyper_bound).reshape(1, *hyper_shape)
+        latents = coder.decode(lic.exact.latent_cdf(hyper), data[pos + hyper_len :]).long() - cfg.latent_bound
+        latent_shape = (1, cfg.latent_channels, 4 * hyper_shape[1], 4 * hyper_shape[2])
+        recon = lic.exact.reconstruct(latents.reshape(latent_shape), q)
+        return np.ascontiguousarray(recon[0, :, :h, :w].permute(1, 2, 0).numpy())
+
+    def payload_parts(self, data: bytes) -> dict[str, int]:
+        """Bytes of the hyper-latents and latents in a payload (for ``info``)."""
+        _, pos = read_varint(data, LIC_ID_BYTES)
+        _, pos = read_varint(data, pos)
+        hyper_len, start = read_varint(data, pos + 1)
+        return {"hyper-latents": hyper_len, "latents": len(data) - start - hyper_len}

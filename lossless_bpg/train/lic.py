@@ -1,0 +1,236 @@
+"""Training of the learned lossy layer (``lic``) for the total lossless rate.
+
+The loss of a batch is what the file would cost: bits of the latents and hyper-latents plus
+the residual model's bits for ``x - x~``, per subpixel; the residual model is trained with
+it (grown from a shipped residual model). A small distortion term (``distortion_weight`` x
+MSE) only helps the synthesis out of its random start, where the residual model's gradient is
+weak; it is negligible once the reconstruction is close. Resumable like the residual model's
+training: the checkpoint holds both networks, the optimiser and the data generator.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from ..lossy.lic.config import LicConfig
+from ..lossy.lic.model import LicModel
+from ..residual.layer import residual_bits
+from ..residual.model import ResidualModel
+from .prepare import is_validation
+
+LOG_SECONDS = 240.0
+
+
+@dataclass(frozen=True)
+class LicTrainConfig:
+    lic: LicConfig = field(default_factory=LicConfig)
+    #: The shipped residual model the lic's own residual model starts from.
+    residual_init: str = "fast"
+    crop: int = 128
+    batch_size: int = 8
+    lr: float = 5e-4
+    #: Learning rate of the residual model (it starts trained, on HEVC reconstructions).
+    residual_lr: float = 1e-4
+    #: The residual model stays as it is for this many steps, while the synthesis learns
+    #: from its random start (its first reconstructions would only teach it noise).
+    residual_warmup: int = 1000
+    lr_min: float = 1e-5
+    distortion_weight: float = 0.002
+    steps: int = 100000
+    val_fraction: float = 0.05
+    val_every: int = 1000
+    #: Qualities measured at validation (every one would take too long on a CPU).
+    val_qs: tuple[int, ...] = (12, 20, 28, 36)
+    checkpoint_every: int = 50
+    seed: int = 0
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> LicTrainConfig:
+        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LicTrainConfig:
+        data = dict(data)
+        lic = LicConfig.from_dict(data.pop("lic", {}))
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown lic training options: {sorted(unknown)}")
+        if "val_qs" in data:
+            data["val_qs"] = tuple(data["val_qs"])
+        return cls(lic=lic, **data)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["val_qs"] = list(self.val_qs)
+        return d
+
+
+def is_lic_config(path: Path) -> bool:
+    """Whether a training YAML trains the lic layer (it has a ``lic`` section)."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    return isinstance(data, dict) and "lic" in data
+
+
+def load_images(folder: Path, val_fraction: float, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training and validation crops of ``folder`` (PNGs split by source photograph, as
+    the residual model's training splits them), as uint8 (N, 3, H, W) tensors."""
+    from ..imageio import load_image
+
+    paths = sorted(folder.glob("*.png"))[:limit]
+    if not paths:
+        raise FileNotFoundError(f"no training PNGs in {folder}")
+    if any("kodim" in p.name.lower() for p in paths):
+        raise ValueError(f"{folder} holds Kodak images: the test set is never trained on")
+    splits: dict[bool, list[np.ndarray]] = {False: [], True: []}
+    for p in tqdm(paths, desc="loading", unit="image", disable=None):
+        pixels, _ = load_image(p)
+        splits[is_validation(p.stem, val_fraction)].append(pixels)
+
+    def stack(images: list[np.ndarray]) -> torch.Tensor:
+        side = min(min(i.shape[:2]) for i in images)
+        return torch.from_numpy(np.stack([i[:side, :side] for i in images])).permute(0, 3, 1, 2).contiguous()
+
+    if not splits[True] or not splits[False]:
+        raise ValueError("the training images do not make both a training and a validation split")
+    return stack(splits[False]), stack(splits[True])
+
+
+def _batch(images: torch.Tensor, size: int, crop: int, gen: torch.Generator) -> torch.Tensor:
+    """Random crops with random horizontal flips, float (N, 3, crop, crop)."""
+    n, _, h, w = images.shape
+    idx = torch.randint(0, n, (size,), generator=gen).tolist()
+    ys = torch.randint(0, h - crop + 1, (size,), generator=gen).tolist()
+    xs = torch.randint(0, w - crop + 1, (size,), generator=gen).tolist()
+    flips = (torch.rand(size, generator=gen) < 0.5).tolist()
+    crops = []
+    for i, y, x, f in zip(idx, ys, xs, flips):
+        c = images[i, :, y : y + crop, x : x + crop]
+        crops.append(c.flip(-1) if f else c)
+    return torch.stack(crops).float()
+
+
+def total_bits(lic: LicModel, residual_model: ResidualModel, image: torch.Tensor, q: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(latent bits, hyper-latent bits, residual bits, reconstruction) of a batch, the bits
+    summed over it."""
+    out = lic(image, q)
+    res = residual_bits(residual_model, out.recon, q.float(), image - out.recon)
+    return out.latent_bits.sum(), out.hyper_bits.sum(), res, out.recon
+
+
+def evaluate(lic: LicModel, residual_model: ResidualModel, images: torch.Tensor, qs: tuple[int, ...]) -> dict:
+    """Validation bits per subpixel: per quality (latents + hyper-latents + residual) and
+    with the best of them per image (the encoder's choice)."""
+    lic.eval()
+    residual_model.eval()
+    per_q = {q: [0.0, 0.0, 0.0] for q in qs}
+    best = 0.0
+    with torch.no_grad():
+        for i in range(len(images)):
+            image = images[i : i + 1].float()
+            costs = []
+            for q in qs:
+                y, z, r, _ = total_bits(lic, residual_model, image, torch.tensor([q]))
+                for k, v in enumerate((y, z, r)):
+                    per_q[q][k] += float(v)
+                costs.append(float(y + z + r))
+            best += min(costs)
+    lic.train()
+    residual_model.train()
+    n = images[0].numel() * len(images)
+    return {"best": round(best / n, 4),
+            **{q: {"latent": round(y / n, 4), "hyper": round(z / n, 4), "residual": round(r / n, 4),
+                   "total": round((y + z + r) / n, 4)} for q, (y, z, r) in per_q.items()}}
+
+
+def _lr(base: float, lr_min: float, step: int, progress: float) -> float:
+    warm = min(1.0, (step + 1) / 500)
+    return warm * (lr_min + (base - lr_min) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: float | None = None,
+              limit: int | None = None, log=print) -> tuple[LicModel, ResidualModel, dict]:
+    """Train (or resume from ``checkpoint``) on the PNGs in ``data`` for ``cfg.steps`` or ``max_minutes`` of training
+    time in all, whichever ends first (the cosine decay follows it). Returns both networks and
+    the record (step, seconds, last validation)."""
+    from ..residual.weights import load_model
+
+    torch.manual_seed(cfg.seed)
+    train_images, val_images = load_images(data, cfg.val_fraction, limit)
+    log(f"lic training on cpu: {len(train_images)} train / {len(val_images)} validation images")
+    lic = LicModel(cfg.lic)
+    residual_model = load_model(cfg.residual_init).model
+    residual_model.train()
+    opt = torch.optim.Adam([{"params": lic.parameters(), "base_lr": cfg.lr},
+                            {"params": residual_model.parameters(), "base_lr": cfg.residual_lr}])
+    gen = torch.Generator().manual_seed(cfg.seed)
+    step, elapsed, last_val = 0, 0.0, {}
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        lic.load_state_dict(state["lic"])
+        residual_model.load_state_dict(state["residual"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        step, elapsed, last_val = state["step"], state["seconds"], state.get("validation", {})
+        log(f"resumed from {checkpoint} at step {step}")
+
+    def save() -> None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        tmp = checkpoint.with_suffix(".tmp")
+        torch.save({"lic": lic.state_dict(), "residual": residual_model.state_dict(), "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(), "step": step, "seconds": elapsed, "config": cfg.to_dict(),
+                    "validation": last_val}, tmp)
+        tmp.replace(checkpoint)
+
+    budget_s = None if max_minutes is None else 60.0 * max_minutes
+
+    def progress() -> float:
+        return max(step / cfg.steps, elapsed / budget_s if budget_s else 0.0)
+
+    start = time.perf_counter() - elapsed
+    last_log = time.perf_counter()
+    window: list[tuple[float, float, float, float]] = []
+    bar = tqdm(total=cfg.steps, initial=step, desc="train lic", unit="step", disable=None)
+    while progress() < 1.0:
+        for group in opt.param_groups:
+            group["lr"] = _lr(group["base_lr"], cfg.lr_min, step, progress())
+        if step < cfg.residual_warmup:
+            opt.param_groups[1]["lr"] = 0.0
+        image = _batch(train_images, cfg.batch_size, cfg.crop, gen)
+        q = torch.randint(cfg.lic.q_min, cfg.lic.q_max + 1, (cfg.batch_size,), generator=gen)
+        y, z, r, recon = total_bits(lic, residual_model, image, q)
+        n = image.numel()
+        mse = ((recon - image) ** 2).mean()
+        loss = (y + z + r) / n + cfg.distortion_weight * mse
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([*lic.parameters(), *residual_model.parameters()], 1.0)
+        opt.step()
+        step += 1
+        bar.update(1)
+        window.append((float(y.detach()) / n, float(z.detach()) / n, float(r.detach()) / n, float(mse.detach())))
+        elapsed = time.perf_counter() - start
+        if time.perf_counter() - last_log >= LOG_SECONDS or step % cfg.val_every == 0:
+            last_log = time.perf_counter()
+            yb, zb, rb, m = (sum(v) / len(window) for v in zip(*window))
+            window.clear()
+            log(f"step {step}: train bpsp latent {yb:.4f} + hyper {zb:.4f} + residual {rb:.4f} = "
+                f"{yb + zb + rb:.4f}, mse {m:.1f}, {step / max(elapsed, 1e-9):.2f} steps/s, {elapsed / 60:.1f} min")
+        if step % cfg.val_every == 0:
+            last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
+            log(f"step {step}: val {last_val}")
+        if step % cfg.checkpoint_every == 0:
+            save()
+    bar.close()
+    last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
+    log(f"stopped at step {step} after {elapsed:.0f} s; val {last_val}")
+    save()
+    return lic.eval(), residual_model.eval(), {"step": step, "seconds": round(elapsed, 1), "validation": last_val}
