@@ -14,8 +14,9 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -199,58 +200,77 @@ _bpg_enc, _bpg_dec = _via_files(
 
 # --- this codec -------------------------------------------------------------------------------
 
-_MODEL = None
+_MODELS: dict[str, Any] = {}
 
 
-def _model():
-    global _MODEL
-    if _MODEL is None:
+def _model(backend: str = "hevc"):
+    """The residual model ``compress`` uses with ``backend`` by default, loaded once."""
+    if backend not in _MODELS:
+        from ..lossy import residual_model_name
         from ..residual import load_model
+        from ..residual.registry import DEFAULT_MODEL
 
-        _MODEL = load_model()
-    return _MODEL
-
-
-def _lbpg_encode(img: np.ndarray) -> Encoded:
-    from ..codec import compress
-
-    result = compress(img, _model())
-    return Encoded(result.data, {"q": result.q, "lossy_bytes": result.lossy_bytes,
-                                 "residual_bytes": result.residual_bytes,
-                                 "header_bytes": result.header_bytes})
+        _MODELS[backend] = load_model(residual_model_name(DEFAULT_MODEL, backend))
+    return _MODELS[backend]
 
 
-def _lbpg_decode(data: bytes) -> np.ndarray:
-    from ..codec import decompress
+def _lbpg_encode(backend: str) -> Callable[[np.ndarray], Encoded]:
+    def enc(img: np.ndarray) -> Encoded:
+        from ..codec import compress
 
-    return decompress(data, _model())[0]
+        result = compress(img, _model(backend), backend=backend)
+        return Encoded(result.data, {"q": result.q, "lossy_bytes": result.lossy_bytes,
+                                     "residual_bytes": result.residual_bytes,
+                                     "header_bytes": result.header_bytes})
+
+    return enc
 
 
-@lru_cache(maxsize=1)
-def _lbpg_version() -> str:
+def _lbpg_decode(backend: str) -> Callable[[bytes], np.ndarray]:
+    def dec(data: bytes) -> np.ndarray:
+        from ..codec import decompress
+
+        return decompress(data, _model(backend))[0]
+
+    return dec
+
+
+@cache
+def _lbpg_version(backend: str) -> str:
     """Release, a hash of the package's code (so that cached rows of a development tree go
-    stale when the code changes, not only at a release) and the model id. Once per process:
+    stale when the code changes, not only at a release) and the model ids. Once per process:
     the code a process runs is the code it imported, whatever happens to the files later."""
     from .. import __version__
+    from ..lossy import get_lossy_codec
 
     package = Path(__file__).resolve().parents[1]
     code = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         code.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
-    return f"lossless_bpg {__version__} (code {code.hexdigest()[:8]}), model {_model().model_id_hex}"
+    lossy = f", {get_lossy_codec(backend).version()}" if backend == "lic" else ""
+    return f"lossless_bpg {__version__} (code {code.hexdigest()[:8]}), model {_model(backend).model_id_hex}{lossy}"
 
 
-def _lbpg_unavailable() -> str | None:
-    try:
-        _model()
-    except Exception as exc:  # noqa: BLE001 (report, do not crash the whole benchmark)
-        return f"residual model cannot load: {exc}"
-    return None
+def _lbpg_unavailable(backend: str) -> Callable[[], str | None]:
+    def check() -> str | None:
+        try:
+            _model(backend)
+        except Exception as exc:  # noqa: BLE001 (report, do not crash the whole benchmark)
+            return f"residual model cannot load: {exc}"
+        return None
+
+    return check
+
+
+def _lbpg(name: str, backend: str, settings: str) -> BenchCodec:
+    return BenchCodec(name, settings, _lbpg_encode(backend), _lbpg_decode(backend), partial(_lbpg_version, backend),
+                      _lbpg_unavailable(backend))
 
 
 def _registry() -> dict[str, BenchCodec]:
     c = [
-        BenchCodec("lbpg", "hevc, Q searched", _lbpg_encode, _lbpg_decode, _lbpg_version, _lbpg_unavailable),
+        _lbpg("lbpg", "hevc", "hevc, Q searched"),
+        _lbpg("lbpg-lic", "lic", "lic (learned lossy layer), q searched"),
         BenchCodec("png", "Pillow optimize, level 9", _pil_encode("PNG", optimize=True, compress_level=9),
                    _pil_decode, _pil_version("zlib")),
         BenchCodec("optipng", "optipng -o7", _optipng_encode, _pil_decode,
@@ -286,6 +306,6 @@ def _registry() -> dict[str, BenchCodec]:
 
 
 CODECS = _registry()
-DEFAULT_CODECS = ("lbpg", "png", "webp", "webp-default", "jpeg2000", "jpegxl-e7", "jpegxl-e9", "jpegxl-e10",
+DEFAULT_CODECS = ("lbpg", "lbpg-lic", "png", "webp", "webp-default", "jpeg2000", "jpegxl-e7", "jpegxl-e9", "jpegxl-e10",
                   "jpegls",
                   "flif-e100", "flif", "bpg-lossless", "optipng")
