@@ -130,7 +130,7 @@ def _run_train_lic(args: argparse.Namespace) -> int:
     cfg = LicTrainConfig.from_yaml(args.config)
     if args.steps:
         cfg = dataclasses.replace(cfg, steps=args.steps)
-    lic, residual_model, record = train_lic(cfg, args.data, args.checkpoint, args.minutes, args.limit)
+    lic, residual_model, record = train_lic(cfg, args.data, args.checkpoint, args.minutes, args.limit, args.device)
     if args.export:
         from ..lossy.lic.weights import export
 

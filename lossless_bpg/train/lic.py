@@ -79,20 +79,33 @@ def is_lic_config(path: Path) -> bool:
     return isinstance(data, dict) and "lic" in data
 
 
-def load_images(folder: Path, val_fraction: float, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training and validation crops of ``folder`` (PNGs split by source photograph, as
-    the residual model's training splits them), as uint8 (N, 3, H, W) tensors."""
+def _read_images(data: Path, limit: int | None) -> list[tuple[str, np.ndarray]]:
+    """(name, pixels) of a folder of training PNGs, or of a GPU bundle's ``originals.npz``
+    (lossless WebP, see :mod:`.gpu_bundle`)."""
+    if data.suffix == ".npz":
+        from .portable import unwebp
+
+        with np.load(data) as bundle:
+            blob, offsets, names = bundle["blob"], bundle["offsets"], bundle["names"]
+        count = len(names) if limit is None else min(limit, len(names))
+        return [(Path(str(names[i])).stem, unwebp(blob[offsets[i] : offsets[i + 1]].tobytes())) for i in range(count)]
     from ..imageio import load_image
 
-    paths = sorted(folder.glob("*.png"))[:limit]
+    paths = sorted(data.glob("*.png"))[:limit]
     if not paths:
-        raise FileNotFoundError(f"no training PNGs in {folder}")
-    if any("kodim" in p.name.lower() for p in paths):
-        raise ValueError(f"{folder} holds Kodak images: the test set is never trained on")
+        raise FileNotFoundError(f"no training PNGs in {data}")
+    return [(p.stem, load_image(p)[0]) for p in tqdm(paths, desc="loading", unit="image", disable=None)]
+
+
+def load_images(data: Path, val_fraction: float, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training and validation crops of ``data`` (split by source photograph, as the
+    residual model's training splits them), as uint8 (N, 3, H, W) tensors."""
+    images = _read_images(Path(data), limit)
+    if any("kodim" in name.lower() for name, _ in images):
+        raise ValueError(f"{data} holds Kodak images: the test set is never trained on")
     splits: dict[bool, list[np.ndarray]] = {False: [], True: []}
-    for p in tqdm(paths, desc="loading", unit="image", disable=None):
-        pixels, _ = load_image(p)
-        splits[is_validation(p.stem, val_fraction)].append(pixels)
+    for name, pixels in images:
+        splits[is_validation(name, val_fraction)].append(pixels)
 
     def stack(images: list[np.ndarray]) -> torch.Tensor:
         side = min(min(i.shape[:2]) for i in images)
@@ -122,7 +135,7 @@ def total_bits(lic: LicModel, residual_model: ResidualModel, image: torch.Tensor
     """(latent bits, hyper-latent bits, residual bits, reconstruction) of a batch, the bits
     summed over it."""
     out = lic(image, q)
-    res = residual_bits(residual_model, out.recon, q.float(), image - out.recon)
+    res = residual_bits(residual_model, out.recon, q.to(image.device, torch.float32), image - out.recon)
     return out.latent_bits.sum(), out.hyper_bits.sum(), res, out.recon
 
 
@@ -133,12 +146,13 @@ def evaluate(lic: LicModel, residual_model: ResidualModel, images: torch.Tensor,
     residual_model.eval()
     per_q = {q: [0.0, 0.0, 0.0] for q in qs}
     best = 0.0
+    device = next(lic.parameters()).device
     with torch.no_grad():
         for i in range(len(images)):
-            image = images[i : i + 1].float()
+            image = images[i : i + 1].to(device).float()
             costs = []
             for q in qs:
-                y, z, r, _ = total_bits(lic, residual_model, image, torch.tensor([q]))
+                y, z, r, _ = total_bits(lic, residual_model, image, torch.tensor([q], device=device))
                 for k, v in enumerate((y, z, r)):
                     per_q[q][k] += float(v)
                 costs.append(float(y + z + r))
@@ -157,28 +171,31 @@ def _lr(base: float, lr_min: float, step: int, progress: float) -> float:
 
 
 def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: float | None = None,
-              limit: int | None = None, log=print) -> tuple[LicModel, ResidualModel, dict]:
-    """Train (or resume from ``checkpoint``) on the PNGs in ``data`` for ``cfg.steps`` or ``max_minutes`` of training
-    time in all, whichever ends first (the cosine decay follows it). Returns both networks and
-    the record (step, seconds, last validation)."""
+              limit: int | None = None, device: str | None = None, log=print) -> tuple[LicModel, ResidualModel, dict]:
+    """Train (or resume from ``checkpoint``) on ``data`` (a folder of PNGs or a GPU bundle's
+    originals.npz) for ``cfg.steps`` or ``max_minutes`` of training time in all, whichever ends
+    first (the cosine decay follows it), on CUDA when present. Returns both networks (on the
+    CPU) and the record (step, seconds, device, last validation)."""
     from ..residual.weights import load_model
 
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(cfg.seed)
     train_images, val_images = load_images(data, cfg.val_fraction, limit)
-    log(f"lic training on cpu: {len(train_images)} train / {len(val_images)} validation images")
-    lic = LicModel(cfg.lic)
-    residual_model = load_model(cfg.residual_init).model
+    train_images = train_images.to(dev)
+    log(f"lic training on {dev}: {len(train_images)} train / {len(val_images)} validation images")
+    lic = LicModel(cfg.lic).to(dev)
+    residual_model = load_model(cfg.residual_init).model.to(dev)
     residual_model.train()
     opt = torch.optim.Adam([{"params": lic.parameters(), "base_lr": cfg.lr},
                             {"params": residual_model.parameters(), "base_lr": cfg.residual_lr}])
     gen = torch.Generator().manual_seed(cfg.seed)
     step, elapsed, last_val = 0, 0.0, {}
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = torch.load(checkpoint, map_location=dev, weights_only=False)
         lic.load_state_dict(state["lic"])
         residual_model.load_state_dict(state["residual"])
         opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
+        gen.set_state(state["generator"].cpu())
         step, elapsed, last_val = state["step"], state["seconds"], state.get("validation", {})
         log(f"resumed from {checkpoint} at step {step}")
 
@@ -205,7 +222,7 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
         if step < cfg.residual_warmup:
             opt.param_groups[1]["lr"] = 0.0
         image = _batch(train_images, cfg.batch_size, cfg.crop, gen)
-        q = torch.randint(cfg.lic.q_min, cfg.lic.q_max + 1, (cfg.batch_size,), generator=gen)
+        q = torch.randint(cfg.lic.q_min, cfg.lic.q_max + 1, (cfg.batch_size,), generator=gen).to(dev)
         y, z, r, recon = total_bits(lic, residual_model, image, q)
         n = image.numel()
         mse = ((recon - image) ** 2).mean()
@@ -233,4 +250,6 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
     last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
     log(f"stopped at step {step} after {elapsed:.0f} s; val {last_val}")
     save()
-    return lic.eval(), residual_model.eval(), {"step": step, "seconds": round(elapsed, 1), "validation": last_val}
+    hardware = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    return (lic.cpu().eval(), residual_model.cpu().eval(),
+            {"step": step, "seconds": round(elapsed, 1), "device": hardware, "validation": last_val})

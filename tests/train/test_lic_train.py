@@ -40,3 +40,19 @@ def test_train_lic_resumes_and_exports_a_decodable_pair(train_dir, tmp_path):
     image = np.random.default_rng(0).integers(0, 256, (70, 90, 3), dtype=np.uint8)
     payload = codec.encode(image, 30)
     np.testing.assert_array_equal(codec.decode(payload, size=(70, 90)), codec.decode(payload))
+
+
+def test_training_images_also_come_from_a_gpu_bundle(tmp_path):
+    from lossless_bpg.train.lic import _read_images
+    from lossless_bpg.train.portable import webp_lossless
+
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(2)]
+    blobs = [np.frombuffer(webp_lossless(im, method=0), np.uint8) for im in images]
+    path = tmp_path / "originals.npz"
+    np.savez(path, blob=np.concatenate(blobs), offsets=np.cumsum([0, *map(len, blobs)]),
+             names=np.array(["a_0001_0.png", "b_0002_1.png"]))
+    read = _read_images(path, None)
+    assert [name for name, _ in read] == ["a_0001_0", "b_0002_1"]
+    for (_, got), want in zip(read, images):
+        np.testing.assert_array_equal(got, want)
