@@ -184,3 +184,37 @@ def test_the_shipped_lic_model_loads_and_matches_its_card():
     loaded = weights.load_lic(card)
     assert loaded.lic_id.hex() == card.lic_id
     assert load_model(card.residual_model).model_id_hex  # its residual model is shipped too
+
+
+def _shipped() -> weights.LicCard:
+    registry = weights.LicRegistry()
+    if not registry.cards:
+        pytest.skip("no lic model shipped in this installation")
+    return registry.card("default")
+
+
+def test_the_shipped_pair_codes_a_photograph_exactly_through_the_cli(kodak_dir, tmp_path):
+    from PIL import Image
+
+    from lossless_bpg.cli import main
+    from lossless_bpg.imageio import load_rgb
+
+    from ..conftest import decoded_sha256_in_fresh_process, kodak_crop
+
+    card = _shipped()
+    source = tmp_path / "crop.png"
+    Image.fromarray(kodak_crop(kodak_dir, 7, 100, 200, 96, 160)).save(source)
+    packed, back = tmp_path / "c" / "crop.lbpg", tmp_path / "d" / "crop.png"
+    assert main(["compress", str(source), "-o", str(packed.parent), "--backend", "lic", "-e", "1", "--quiet"]) == 0
+    header = unpack(packed.read_bytes()).header
+    assert header.backend_id == LicCodec.backend_id
+    assert header.model_id.hex() == load_model(card.residual_model).model_id_hex  # the pair's residual model
+    assert main(["decompress", str(packed), "-o", str(back.parent), "--quiet"]) == 0
+    np.testing.assert_array_equal(load_rgb(back), load_rgb(source))
+    with torch_threads(1):
+        one, _ = decompress(packed.read_bytes())
+    with torch_threads(2):
+        two, _ = decompress(packed.read_bytes())
+    np.testing.assert_array_equal(one, two)
+    digest = hashlib.sha256(one.tobytes()).hexdigest()
+    assert decoded_sha256_in_fresh_process(packed, 1) == digest
