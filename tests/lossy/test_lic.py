@@ -85,12 +85,14 @@ def test_export_pairs_with_a_residual_model_already_shipped_under_its_id(tmp_pat
 def test_decode_is_exact_and_deterministic_across_threads(lic):
     image = _image()
     payload = lic.encode(image, 20)
+    remembered = lic.decode(payload)  # the encoder's own reconstruction, kept for the Q search
     with torch_threads(1):
-        one = lic.decode(payload, size=image.shape[:2])
+        one = LicCodec().decode(payload, size=image.shape[:2])
     with torch_threads(2):
-        two = lic.decode(payload, size=image.shape[:2])
+        two = LicCodec().decode(payload, size=image.shape[:2])
     assert one.shape == image.shape and one.dtype == np.uint8
     np.testing.assert_array_equal(one, two)
+    np.testing.assert_array_equal(one, remembered)
     assert np.abs(one.astype(int) - image).mean() < 40  # a reconstruction, not noise
 
 
@@ -147,6 +149,8 @@ def test_payload_errors_are_clear(lic):
     payload = lic.encode(image, 20)
     with pytest.raises(ValueError, match="expected"):
         lic.decode(payload, size=(99, 150))
+    with pytest.raises(ValueError, match="expected"):
+        LicCodec().decode(payload, size=(99, 150))
     with pytest.raises(ValueError):
         lic.decode(payload[:10])
     with pytest.raises(ValueError, match="quality"):
