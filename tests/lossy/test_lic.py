@@ -155,6 +155,9 @@ def test_payload_errors_are_clear(lic):
         lic.decode(payload[:10])
     with pytest.raises(ValueError, match="quality"):
         lic.decode(payload[:11] + bytes([77]) + payload[12:])
+    for bad in (0, 200):
+        with pytest.raises(ValueError, match="ranges"):
+            lic.decode(payload[:12] + bytes([bad]) + payload[13:])
     forged = bytes([payload[0] ^ 0xFF]) + payload[1:]
     with pytest.raises(ModelMismatchError, match=forged[:8].hex()):
         lic.decode(forged)

@@ -2,12 +2,13 @@
 
 Payload (all integers little-endian varints unless said)::
 
-    lic id (8 bytes) | height | width | q (1 byte) | hyper-latent stream length | hyper-latent
-    stream | latent stream (the rest)
+    lic id (8 bytes) | height | width | q (1 byte) | hyper-latent range (1 byte) | latent range
+    (1 byte) | hyper-latent stream length | hyper-latent stream | latent stream (the rest)
 
 The image is padded by edge replication to a multiple of 64 and cropped back. Hyper-latents
 (C, H/64, W/64) and latents (M, H/16, W/16) are coded in channel-major order with torchac,
-each value as ``value + bound``.
+each value as ``value + range``, where a range is the largest magnitude the image has (at most
+the model's bound; a smaller alphabet makes the CDFs cheaper to build).
 """
 
 from __future__ import annotations
@@ -68,11 +69,13 @@ class LicCodec(LossyCodec):
         hyper_int = hyper.round().clamp(-cfg.hyper_bound, cfg.hyper_bound).long()
         latents = scaled.round().clamp(-cfg.latent_bound, cfg.latent_bound).long()
         _, zc, zh, zw = hyper_int.shape
-        hyper_stream = coder.encode(lic.exact.hyper_cdf((zc, zh, zw)),
-                                    (hyper_int + cfg.hyper_bound).reshape(-1))
-        latent_stream = coder.encode(lic.exact.latent_cdf(hyper_int), (latents + cfg.latent_bound).reshape(-1))
-        payload = (lic.lic_id + write_varint(h) + write_varint(w) + bytes([q]) + write_varint(len(hyper_stream))
-                   + hyper_stream + latent_stream)
+        hyper_range, latent_range = max(1, int(hyper_int.abs().max())), max(1, int(latents.abs().max()))
+        hyper_stream = coder.encode(lic.exact.hyper_cdf((zc, zh, zw), hyper_range),
+                                    (hyper_int + hyper_range).reshape(-1))
+        latent_stream = coder.encode(lic.exact.latent_cdf(hyper_int, latent_range),
+                                     (latents + latent_range).reshape(-1))
+        payload = (lic.lic_id + write_varint(h) + write_varint(w) + bytes([q, hyper_range, latent_range])
+                   + write_varint(len(hyper_stream)) + hyper_stream + latent_stream)
         self._last = (payload, self._pixels(lic.exact.reconstruct(latents, q), h, w))
         return payload
 
@@ -96,18 +99,21 @@ class LicCodec(LossyCodec):
             raise ValueError(f"lic payload is {w}x{h}, expected {size[1]}x{size[0]}")
         if not h or not w:
             raise ValueError("lic payload declares an empty image")
-        if pos >= len(data):
+        if pos + 3 > len(data):
             raise ValueError("lic payload ends before its quality")
-        q = data[pos]
+        q, hyper_range, latent_range = data[pos : pos + 3]
         if not cfg.q_min <= q <= cfg.q_max:
             raise ValueError(f"lic payload quality {q} outside [{cfg.q_min}, {cfg.q_max}]")
-        hyper_len, pos = read_varint(data, pos + 1)
+        if not (1 <= hyper_range <= cfg.hyper_bound and 1 <= latent_range <= cfg.latent_bound):
+            raise ValueError(f"lic payload value ranges {hyper_range}, {latent_range} outside the model's "
+                             f"{cfg.hyper_bound}, {cfg.latent_bound}")
+        hyper_len, pos = read_varint(data, pos + 3)
         if pos + hyper_len > len(data):
             raise ValueError("lic payload truncated")
         hyper_shape = (cfg.hyper_channels, _padded(h) // STRIDE, _padded(w) // STRIDE)
-        hyper = coder.decode(lic.exact.hyper_cdf(hyper_shape), data[pos : pos + hyper_len]).long()
-        hyper = (hyper - cfg.hyper_bound).reshape(1, *hyper_shape)
-        latents = coder.decode(lic.exact.latent_cdf(hyper), data[pos + hyper_len :]).long() - cfg.latent_bound
+        hyper = coder.decode(lic.exact.hyper_cdf(hyper_shape, hyper_range), data[pos : pos + hyper_len]).long()
+        hyper = (hyper - hyper_range).reshape(1, *hyper_shape)
+        latents = coder.decode(lic.exact.latent_cdf(hyper, latent_range), data[pos + hyper_len :]).long() - latent_range
         latent_shape = (1, cfg.latent_channels, 4 * hyper_shape[1], 4 * hyper_shape[2])
         return self._pixels(lic.exact.reconstruct(latents.reshape(latent_shape), q), h, w)
 
@@ -115,5 +121,5 @@ class LicCodec(LossyCodec):
         """Bytes of the hyper-latents and latents in a payload (for ``info``)."""
         _, pos = read_varint(data, LIC_ID_BYTES)
         _, pos = read_varint(data, pos)
-        hyper_len, start = read_varint(data, pos + 1)
+        hyper_len, start = read_varint(data, pos + 3)
         return {"hyper-latents": hyper_len, "latents": len(data) - start - hyper_len}

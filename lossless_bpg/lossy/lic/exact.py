@@ -90,18 +90,20 @@ class ExactLic:
         pixels = out.mul_(2.0**-P).round_().add_(PIXEL_OFFSET).clamp_(0, 255)
         return pixels.to(torch.uint8)
 
-    def hyper_cdf(self, shape: tuple[int, int, int]) -> torch.Tensor:
-        """CDF rows of every hyper-latent of a (C, h, w) grid, in C-major order."""
+    def hyper_cdf(self, shape: tuple[int, int, int], bound: int) -> torch.Tensor:
+        """CDF rows of every hyper-latent of a (C, h, w) grid (C-major order) over the values
+        [-bound, bound]."""
         _, h, w = shape
         means = torch.from_numpy(np.repeat(self.hyper_means, h * w))
         log_scales = torch.from_numpy(np.repeat(self.hyper_log_scales, h * w))
-        return _logistic_cdf(means, log_scales, self.config.hyper_bound)
+        return _logistic_cdf(means, log_scales, bound)
 
-    def latent_cdf(self, hyper: torch.Tensor) -> torch.Tensor:
-        """CDF rows of every latent (C-major order) given the integer hyper-latents (1, Z, h, w)."""
+    def latent_cdf(self, hyper: torch.Tensor, bound: int) -> torch.Tensor:
+        """CDF rows of every latent (C-major order) over the values [-bound, bound], given the
+        integer hyper-latents (1, Z, h, w)."""
         out = self.hyper_synthesis(hyper.to(self.fmt.dtype)).to(torch.int64)
         m = self.config.latent_channels
-        return _logistic_cdf(out[0, :m].reshape(-1), out[0, m:].reshape(-1), self.config.latent_bound)
+        return _logistic_cdf(out[0, :m].reshape(-1), out[0, m:].reshape(-1), bound)
 
 
 def _logistic_cdf(means: torch.Tensor, log_scales: torch.Tensor, bound: int) -> torch.Tensor:
