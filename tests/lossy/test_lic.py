@@ -225,3 +225,12 @@ def test_the_shipped_pair_codes_a_photograph_exactly_through_the_cli(kodak_dir, 
     np.testing.assert_array_equal(one, two)
     digest = hashlib.sha256(one.tobytes()).hexdigest()
     assert decoded_sha256_in_fresh_process(packed, 1) == digest
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 70), (65, 1)])
+def test_any_size_round_trips(lic, shape):
+    image = _image(*shape, seed=4)
+    payload = lic.encode(image, 40)
+    decoded = LicCodec().decode(payload, size=shape)
+    assert decoded.shape == image.shape
+    np.testing.assert_array_equal(decoded, lic.decode(payload))
