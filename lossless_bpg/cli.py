@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_arguments(sub.add_parser("bench", help="benchmark against PNG, WebP, ... on folders"))
     sub.choices["bench"].set_defaults(func=cmd_bench)
-    add_train_arguments(sub.add_parser("train", help="train the residual model"))
+    add_train_arguments(sub.add_parser("train", help="train the residual model (or the lic lossy layer)"))
     sub.choices["train"].set_defaults(func=cmd_train)
     return parser
 

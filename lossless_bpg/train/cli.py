@@ -14,9 +14,11 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "context16.ya
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of training PNGs (never Kodak)")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                   help="folder of training PNGs (never Kodak); for lic also a GPU bundle's originals.npz")
     p.add_argument("--pack", type=Path, default=DEFAULT_PACK, help="packed data file (made from --data if missing)")
-    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="training YAML")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
+                   help="training YAML (one with a `lic:` section trains the lic lossy layer and its residual model)")
     p.add_argument("--checkpoint", type=Path, default=Path("data/checkpoint.pt"), help="resumable checkpoint")
     p.add_argument("--steps", type=int, help="override the config's step count")
     p.add_argument("--minutes", type=float, help="stop (and checkpoint) after this much wall time")
