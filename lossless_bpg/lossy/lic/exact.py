@@ -106,11 +106,21 @@ class ExactLic:
         return _logistic_cdf(out[0, :m].reshape(-1), out[0, m:].reshape(-1), bound)
 
 
+#: Rows of CDFs built at once: the float64 work arrays stay a few tens of MB at any image size.
+CDF_CHUNK_ROWS = 1 << 15
+
+
 def _logistic_cdf(means: torch.Tensor, log_scales: torch.Tensor, bound: int) -> torch.Tensor:
     """torchac CDF rows (M, 2 bound + 2) over the symbols value + bound, for discrete logistics
     with int64 ``means`` and ``log_scales`` (M,) on the grid 2**-P."""
-    mix = Mixtures.build(torch.zeros(1, len(means), dtype=torch.int64), (means << (MEAN_BITS - P)).unsqueeze(0),
-                         log_scales.clamp(LOG_SCALE_MIN_UNITS, LOG_SCALE_MAX_UNITS).unsqueeze(0))
-    edges = torch.arange(-bound, bound).unsqueeze(0).expand(len(means), -1)
-    values = mix.cdf_at(edges, -bound, bound)
-    return quantize(values, torch.zeros_like(values[:, :1]), mix.total())
+    rows = len(means)
+    out = torch.empty((rows, 2 * bound + 2), dtype=torch.int16)
+    edges = torch.arange(-bound, bound).unsqueeze(0)
+    for start in range(0, rows, CDF_CHUNK_ROWS):
+        sl = slice(start, min(start + CDF_CHUNK_ROWS, rows))
+        n = sl.stop - sl.start
+        mix = Mixtures.build(torch.zeros(1, n, dtype=torch.int64), (means[sl] << (MEAN_BITS - P)).unsqueeze(0),
+                             log_scales[sl].clamp(LOG_SCALE_MIN_UNITS, LOG_SCALE_MAX_UNITS).unsqueeze(0))
+        values = mix.cdf_at(edges.expand(n, -1), -bound, bound)
+        out[sl] = quantize(values, torch.zeros_like(values[:, :1]), mix.total())
+    return out
