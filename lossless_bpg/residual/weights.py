@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import torch
 import yaml
 
 from ..errors import ModelMismatchError
+from ..weights_id import weights_id
 from .exact import INFERENCE_ID, ExactResidualModel
 from .model import ResidualModel
 from .registry import DEFAULT_MODEL, WEIGHTS_DIR, ModelCard, Registry
@@ -43,13 +43,7 @@ class LoadedModel:
 def model_id(model: ResidualModel) -> bytes:
     """Hash of the inference procedure, the config and every parameter's dtype, shape and
     bytes."""
-    h = hashlib.sha256(INFERENCE_ID.encode())
-    h.update(yaml.safe_dump(model.config.to_dict(), sort_keys=True).encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.numpy().tobytes())
-    return h.digest()[:MODEL_ID_BYTES]
+    return weights_id(INFERENCE_ID, model.config.to_dict(), model.state_dict(), MODEL_ID_BYTES)
 
 
 def wrap(name: str, model: ResidualModel, meta: dict | None = None) -> LoadedModel:

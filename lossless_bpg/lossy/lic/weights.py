@@ -6,7 +6,6 @@ only the cards."""
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import yaml
 from ...errors import BackendUnavailableError, ModelMismatchError
 from ...residual.model import ResidualModel
 from ...residual.registry import WEIGHTS_DIR
+from ...weights_id import weights_id
 from .config import LicConfig
 from .exact import ExactLic
 from .model import LicModel
@@ -34,13 +34,7 @@ LIC_INFERENCE_ID = "lic-exact-int-f32/1"
 
 def lic_id(model: LicModel) -> bytes:
     """Hash of the decoding procedure, the config and every parameter."""
-    h = hashlib.sha256(LIC_INFERENCE_ID.encode())
-    h.update(yaml.safe_dump(model.config.to_dict(), sort_keys=True).encode())
-    for name, tensor in sorted(model.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.numpy().tobytes())
-    return h.digest()[:LIC_ID_BYTES]
+    return weights_id(LIC_INFERENCE_ID, model.config.to_dict(), model.state_dict(), LIC_ID_BYTES)
 
 
 @dataclass(frozen=True)
