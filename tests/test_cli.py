@@ -245,7 +245,11 @@ def test_ctrl_c_stops_a_long_compress_at_once_and_leaves_nothing(tmp_path, rng):
     big = np.clip(base + rng.normal(0, 8, (1024, 1024, 3)), 0, 255).astype(np.uint8)
     src = _png(tmp_path / "big.png", big)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "lossless_bpg", "compress", str(src), "-o", str(out), "-e", "3"],
+    # Ctrl-C handled as in a terminal, even where this test run was started in the background by
+    # a non-interactive shell (its processes inherit SIGINT ignored, and Python keeps it so).
+    start = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+             "from lossless_bpg.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.Popen([sys.executable, "-c", start, "compress", str(src), "-o", str(out), "-e", "3"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(8)  # well inside the Q search: x265 encodes and network sweeps
     assert proc.poll() is None, proc.communicate()
