@@ -10,7 +10,6 @@ training: the checkpoint holds both networks, the optimiser and the data generat
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ from ..lossy.lic.config import LicConfig
 from ..lossy.lic.model import LicModel
 from ..residual.layer import residual_bits
 from ..residual.model import ResidualModel
+from .loop import warmup_cosine_lr
 from .prepare import is_validation
 
 LOG_SECONDS = 240.0
@@ -165,11 +165,6 @@ def evaluate(lic: LicModel, residual_model: ResidualModel, images: torch.Tensor,
                    "total": round((y + z + r) / n, 4)} for q, (y, z, r) in per_q.items()}}
 
 
-def _lr(base: float, lr_min: float, step: int, progress: float) -> float:
-    warm = min(1.0, (step + 1) / 500)
-    return warm * (lr_min + (base - lr_min) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
-
-
 def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: float | None = None,
               limit: int | None = None, device: str | None = None, log=print) -> tuple[LicModel, ResidualModel, dict]:
     """Train (or resume from ``checkpoint``) on ``data`` (a folder of PNGs or a GPU bundle's
@@ -218,7 +213,7 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
     bar = tqdm(total=cfg.steps, initial=step, desc="train lic", unit="step", disable=None)
     while progress() < 1.0:
         for group in opt.param_groups:
-            group["lr"] = _lr(group["base_lr"], cfg.lr_min, step, progress())
+            group["lr"] = warmup_cosine_lr(group["base_lr"], cfg.lr_min, step, progress())
         if step < cfg.residual_warmup:
             opt.param_groups[1]["lr"] = 0.0
         image = _batch(train_images, cfg.batch_size, cfg.crop, gen)

@@ -60,11 +60,16 @@ def _param_groups(model: ResidualModel, cfg: TrainConfig) -> list[dict]:
     return [{"params": inherited, "lr_scale": cfg.pretrained_lr_scale}, {"params": new, "lr_scale": 1.0}]
 
 
-def _lr(cfg: TrainConfig, step: int, progress: float) -> float:
-    """Linear warm-up over 500 steps, then cosine decay over ``progress`` in [0, 1]."""
+def warmup_cosine_lr(lr: float, lr_min: float, step: int, progress: float) -> float:
+    """Linear warm-up over 500 steps, then cosine decay from ``lr`` to ``lr_min`` over
+    ``progress`` in [0, 1] (every training loop of the project)."""
     warm = min(1.0, (step + 1) / 500)
     cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-    return warm * (cfg.lr_min + (cfg.lr - cfg.lr_min) * cos)
+    return warm * (lr_min + (lr - lr_min) * cos)
+
+
+def _lr(cfg: TrainConfig, step: int, progress: float) -> float:
+    return warmup_cosine_lr(cfg.lr, cfg.lr_min, step, progress)
 
 
 def train(
