@@ -53,6 +53,7 @@ from .residual import (
 )
 from .residual.finetune import apply_update, fit_update, read_update
 from .search import scan_and_refine
+from .threads import torch_threads
 
 _Job = TypeVar("_Job")
 _Result = TypeVar("_Result")
@@ -301,17 +302,6 @@ def _map_tiles(
     return results
 
 
-def _torch_threads_for(workers: int) -> Callable[[], None]:
-    """With several tile workers, each runs its model on one thread (their threads would
-    otherwise contend for the same cores); returns the function that restores the setting."""
-    import torch
-
-    before = torch.get_num_threads()
-    if workers > 1:
-        torch.set_num_threads(1)
-    return lambda: torch.set_num_threads(before)
-
-
 def compress(
     image: np.ndarray,
     model: LoadedModel,
@@ -371,8 +361,9 @@ def compress(
             return coded
         return _whole_image_file(pixels, model, lossy, trial, greyscale, learning)
 
-    restore_threads = _torch_threads_for(workers)
-    try:
+    # With several tile workers, each runs its model on one thread (their threads would
+    # otherwise contend for the same cores).
+    with torch_threads(1 if workers > 1 else None):
         searched = _map_tiles(code_tile, grid, workers, tile_progress)
         tiles = [f for f, _ in searched]
         if q is None:
@@ -384,8 +375,6 @@ def compress(
             jobs = [(grid[i], *searched[i], median_q) for i in redo]
             for i, f in zip(redo, _map_tiles(recode_tile, jobs, workers, tile_progress, len(grid))):
                 tiles[i] = f
-    finally:
-        restore_threads()
     header = TiledHeader(lossy.backend_id, model.model_id, height, width, greyscale, tile_size, pixel_checksum(image))
     data = pack_tiled(TiledFile(header, tuple(tiles)))
     lossy_bytes, residual_bytes = (sum(x) for x in zip(*map(_layer_bytes, tiles)))
@@ -525,34 +514,33 @@ def _tiled_bands(
     grid = h.tiles
     checksum = PixelChecksum()
     done = 0
-    restore_threads = _torch_threads_for(workers)
-    pool = ThreadPoolExecutor(workers) if workers > 1 else None
-    try:
-        i = 0
-        while i < len(grid):
-            row = [j for j in range(i, len(grid)) if grid[j].top == grid[i].top]
-            band = np.empty((grid[i].height, h.width, 3), np.uint8)
-            decoded = (pool.map(lambda j: _decode_whole(f.tiles[j], model), row) if pool
-                       else (_decode_whole(f.tiles[j], model) for j in row))
-            for j, pixels in zip(row, decoded):
-                band[:, grid[j].left : grid[j].right] = pixels
-                done += 1
-                if tile_progress:
-                    tile_progress(done, len(grid))
-            if h.greyscale:
-                _check_greyscale(band)
-            checksum.update(band)
-            i += len(row)
-            if i == len(grid) and checksum.digest() != h.checksum:
-                raise ChecksumError(
-                    "decoded pixels do not match the checksum stored in the file: the file is damaged; "
-                    "no output written"
-                )
-            yield band
-    finally:
-        if pool:
-            pool.shutdown(cancel_futures=True)
-        restore_threads()
+    with torch_threads(1 if workers > 1 else None):
+        pool = ThreadPoolExecutor(workers) if workers > 1 else None
+        try:
+            i = 0
+            while i < len(grid):
+                row = [j for j in range(i, len(grid)) if grid[j].top == grid[i].top]
+                band = np.empty((grid[i].height, h.width, 3), np.uint8)
+                decoded = (pool.map(lambda j: _decode_whole(f.tiles[j], model), row) if pool
+                           else (_decode_whole(f.tiles[j], model) for j in row))
+                for j, pixels in zip(row, decoded):
+                    band[:, grid[j].left : grid[j].right] = pixels
+                    done += 1
+                    if tile_progress:
+                        tile_progress(done, len(grid))
+                if h.greyscale:
+                    _check_greyscale(band)
+                checksum.update(band)
+                i += len(row)
+                if i == len(grid) and checksum.digest() != h.checksum:
+                    raise ChecksumError(
+                        "decoded pixels do not match the checksum stored in the file: the file is damaged; "
+                        "no output written"
+                    )
+                yield band
+        finally:
+            if pool:
+                pool.shutdown(cancel_futures=True)
 
 
 def decompress(
