@@ -63,6 +63,11 @@ _Result = TypeVar("_Result")
 Q_START = 24
 Q_SEARCH_MIN = 8
 Q_SEARCH_MAX = 44
+#: How far above the highest Q its model was trained on the search may go. The estimate is the
+#: model's own code length at that Q, so a Q the model extrapolates to badly costs more and is
+#: not chosen. On 42 training crops (Q curves 14-46 of the default model, trained on Q 12-40),
+#: 5 had their best Q above 40 (41-44), 0.10-0.42 % below their best up to 40.
+Q_ABOVE_TRAINED = 6
 
 #: At effort 2, an image of at least 4x this many pixels searches Q on a sample of about this
 #: many (SAMPLE_TILE-square tiles on a regular lattice, put together), then codes the whole
@@ -139,6 +144,16 @@ def refine_q(
     return _search_q(image, lossy, model, [start], EFFORT_SEARCH[effort][1], known, None)
 
 
+def q_search_range(model: LoadedModel, lossy: LossyCodec) -> tuple[int, int]:
+    """The Qs the search may try: those the model was trained on, and Q_ABOVE_TRAINED more at
+    the top (coarser lossy layers), within the lossy codec's range."""
+    if model.q_range is None:
+        lo, hi = Q_SEARCH_MIN, Q_SEARCH_MAX
+    else:
+        lo, hi = model.q_range[0], model.q_range[1] + Q_ABOVE_TRAINED
+    return max(lossy.q_min, lo), min(lossy.q_max, hi)
+
+
 def _search_q(
     image: np.ndarray,
     lossy: LossyCodec,
@@ -148,8 +163,7 @@ def _search_q(
     known: dict[int, float],
     progress: Callable[[int, float], None] | None,
 ) -> tuple[QTrial | None, dict[int, float]]:
-    q_lo, q_hi = model.q_range or (Q_SEARCH_MIN, Q_SEARCH_MAX)
-    lo, hi = max(lossy.q_min, q_lo), min(lossy.q_max, q_hi)
+    lo, hi = q_search_range(model, lossy)
     best: QTrial | None = None  # of the Qs tried here
 
     def cost(q: int) -> float:

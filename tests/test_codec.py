@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lossless_bpg.codec import EFFORT_SEARCH, choose_q, compress, decompress
+from lossless_bpg.codec import EFFORT_SEARCH, choose_q, compress, decompress, q_search_range
 from lossless_bpg.container import pack, unpack
 from lossless_bpg.errors import ChecksumError, ModelMismatchError
 from lossless_bpg.lossy import get_lossy_codec
@@ -101,7 +101,7 @@ def test_effort_1_takes_the_models_q_without_search(model, rng):
 def test_higher_effort_scans_wider_then_refines(model, rng, effort):
     result, header = _round_trip(model, _synthetic("33x65", rng), effort=effort)
     start = model.q_start or 24
-    lo, hi = model.q_range or (8, 44)
+    lo, hi = q_search_range(model, get_lossy_codec("hevc"))
     scanned = {min(max(start + d, lo), hi) for d in EFFORT_SEARCH[effort][0]}
     assert len(scanned) == len(EFFORT_SEARCH[effort][0]) >= 3
     assert scanned <= set(result.q_trials) and len(result.q_trials) > len(scanned)
@@ -181,3 +181,13 @@ def test_the_memory_check_counts_what_is_available_now_not_what_is_installed():
     available = memory._available_memory()
     physical = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     assert available is not None and 0 < available <= physical
+
+
+def test_the_search_may_go_a_little_above_the_models_trained_qs_within_the_lossy_codecs_range(model):
+    from lossless_bpg.codec import Q_ABOVE_TRAINED
+
+    hevc = get_lossy_codec("hevc")
+    lo, hi = q_search_range(model, hevc)
+    assert model.q_range is not None  # the shipped model records the Qs it was trained on
+    assert (lo, hi) == (max(hevc.q_min, model.q_range[0]), min(hevc.q_max, model.q_range[1] + Q_ABOVE_TRAINED))
+    assert hi > model.q_range[1]
