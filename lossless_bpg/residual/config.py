@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from ..yaml_config import dataclass_options
+
 
 @dataclass(frozen=True)
 class ResidualModelConfig:
@@ -55,10 +57,7 @@ class ResidualModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ResidualModelConfig:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown residual model options: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**dataclass_options(cls, data, "residual model"))
 
     def to_dict(self) -> dict:
         """The options, leaving out generation 2's when they have their defaults, so that a

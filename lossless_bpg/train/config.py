@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from ..residual.config import ResidualModelConfig
+from ..yaml_config import dataclass_options, plain
 
 
 @dataclass(frozen=True)
@@ -41,15 +42,7 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         data = dict(data)
         model = ResidualModelConfig.from_dict(data.pop("model", {}))
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown training options: {sorted(unknown)}")
-        if "qs" in data:
-            data["qs"] = tuple(data["qs"])
-        return cls(model=model, **data)
+        return cls(model=model, **dataclass_options(cls, data, "training"))
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["qs"] = list(self.qs)
-        d["source_weights"] = dict(self.source_weights)
-        return d
+        return plain(self)

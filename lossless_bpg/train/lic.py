@@ -11,7 +11,7 @@ training: the checkpoint holds both networks, the optimiser and the data generat
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from ..lossy.lic.config import LicConfig
 from ..lossy.lic.model import LicModel
 from ..residual.layer import residual_bits
 from ..residual.model import ResidualModel
+from ..yaml_config import dataclass_options, plain
 from .loop import warmup_cosine_lr
 from .prepare import is_validation
 
@@ -60,17 +61,10 @@ class LicTrainConfig:
     def from_dict(cls, data: dict) -> LicTrainConfig:
         data = dict(data)
         lic = LicConfig.from_dict(data.pop("lic", {}))
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown lic training options: {sorted(unknown)}")
-        if "val_qs" in data:
-            data["val_qs"] = tuple(data["val_qs"])
-        return cls(lic=lic, **data)
+        return cls(lic=lic, **dataclass_options(cls, data, "lic training"))
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["val_qs"] = list(self.val_qs)
-        return d
+        return plain(self)
 
 
 def is_lic_config(path: Path) -> bool:

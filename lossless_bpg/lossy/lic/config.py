@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from ...yaml_config import dataclass_options, plain
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,7 @@ class LicConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> LicConfig:
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown lic options: {sorted(unknown)}")
-        return cls(**data)
+        return cls(**dataclass_options(cls, data, "lic"))
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return plain(self)
