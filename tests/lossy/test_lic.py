@@ -15,6 +15,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+import yaml
 import torch
 
 from lossless_bpg.codec import compress, decompress
@@ -71,6 +72,8 @@ def test_export_registers_the_lic_model_and_pairs_it_with_its_residual_model(wei
     residual = Registry(weights_dir).card(card.residual_model)
     assert residual.model_id == model.model_id_hex  # the residual weights given, under their id
     assert residual.q_range == (TINY.q_min, TINY.q_max)
+    shipped = yaml.safe_load(card.card_path.read_text())["training"]
+    assert LicTrainConfig.from_dict(shipped["config"]) == LicTrainConfig(lic=TINY)  # how it was trained
 
 
 def test_export_pairs_with_a_residual_model_already_shipped_under_its_id(tmp_path, model):

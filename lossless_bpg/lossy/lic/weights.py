@@ -158,7 +158,7 @@ def export(lic: LicModel, residual_model: ResidualModel, train_config: Any, reco
     target = lic_dir / f"{ident}.pt"
     torch.save({k: v.detach().cpu().float() for k, v in lic.state_dict().items()}, target)
     lic_card = {"name": name, "lic_id": ident, "lic": lic.config.to_dict(), "residual_model": residual_name,
-            "parameters": sum(p.numel() for p in lic.parameters()), "training": record}
+            "parameters": sum(p.numel() for p in lic.parameters()), "training": {"config": cfg, **record}}
     target.with_suffix(".yaml").write_text(yaml.safe_dump(lic_card, sort_keys=False))
     index = lic_dir / INDEX_FILE
     if not index.exists():
