@@ -15,8 +15,8 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import yaml
 import torch
+import yaml
 
 from lossless_bpg.codec import compress, decompress
 from lossless_bpg.container import unpack
