@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
@@ -19,3 +23,33 @@ def torch_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def torch_thread_count() -> int:
+    """The threads torch runs its operations on here."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+class Background(Generic[T]):
+    """``job()`` running on a thread of its own; :meth:`result` waits for it. The thread is a
+    daemon: an interrupted program exits at once instead of waiting for it."""
+
+    def __init__(self, job: Callable[[], T]) -> None:
+        self._result: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(job,), daemon=True)
+        self._thread.start()
+
+    def _run(self, job: Callable[[], T]) -> None:
+        try:
+            self._result = job()
+        except BaseException as exc:  # noqa: BLE001 (handed to the waiting thread)
+            self._error = exc
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]  # set by the job

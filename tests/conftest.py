@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -50,19 +48,6 @@ def kodak_crop(kodak: Path, index: int, y: int, x: int, h: int, w: int) -> np.nd
     from lossless_bpg.imageio import load_rgb
 
     return load_rgb(kodak / f"kodim{index:02d}.png")[y : y + h, x : x + w].copy()
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the body with torch on ``n`` threads, then restore the setting."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 _DECODE = """

@@ -5,8 +5,9 @@ import hashlib
 import numpy as np
 
 from lossless_bpg.codec import compress, decompress
+from lossless_bpg.threads import torch_threads
 
-from .conftest import decoded_sha256_in_fresh_process, torch_threads
+from .conftest import decoded_sha256_in_fresh_process
 
 
 def _image(rng):

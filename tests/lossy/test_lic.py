@@ -29,9 +29,10 @@ from lossless_bpg.lossy.lic.exact import decimal_steps
 from lossless_bpg.lossy.lic.model import LicModel
 from lossless_bpg.residual.registry import Registry
 from lossless_bpg.residual.weights import load_model
+from lossless_bpg.threads import torch_threads
 from lossless_bpg.train.lic import LicTrainConfig
 
-from ..conftest import ROOT, torch_threads
+from ..conftest import ROOT
 
 TINY = LicConfig(channels=8, latent_channels=8, hyper_channels=4)
 

@@ -18,8 +18,9 @@ from lossless_bpg.errors import ChecksumError, FormatError
 from lossless_bpg.residual.backward import MIN_SAMPLES, ErrorFeedback, _solve, mixture_means
 from lossless_bpg.residual.exact_cdf import MEAN_BITS, P
 from lossless_bpg.residual.model import PASS_OFFSETS, pass_extent
+from lossless_bpg.threads import torch_threads
 
-from ..conftest import decoded_sha256_in_fresh_process, torch_threads
+from ..conftest import decoded_sha256_in_fresh_process
 
 
 def _textured(seed: int = 3, height: int = 128, width: int = 128) -> np.ndarray:

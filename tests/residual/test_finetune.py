@@ -23,8 +23,9 @@ from lossless_bpg.residual.finetune import (
 )
 from lossless_bpg.residual.layer import _chw
 from lossless_bpg.residual.model import pad_to_multiple
+from lossless_bpg.threads import torch_threads
 
-from ..conftest import decoded_sha256_in_fresh_process, torch_threads
+from ..conftest import decoded_sha256_in_fresh_process
 from .helpers import file_with_update, random_update
 
 
@@ -112,6 +113,29 @@ def test_the_encoder_writes_the_same_file_at_any_thread_count(model, grainy):
         with torch_threads(threads):
             files.append(compress(grainy, model, quality=30, effort=3).data)
     assert files[0] == files[1]
+
+
+def test_the_fit_runs_beside_the_coding_where_threads_and_memory_allow_and_the_file_is_the_same(
+        model, grainy, monkeypatch):
+    import threading
+
+    from lossless_bpg import codec
+
+    on_main_thread = []
+    fit = codec.fit_update
+
+    def watched(*args):
+        on_main_thread.append(threading.current_thread() is threading.main_thread())
+        return fit(*args)
+
+    monkeypatch.setattr(codec, "fit_update", watched)
+    files = []
+    for threads, spare in ((2, True), (2, False), (1, True)):
+        monkeypatch.setattr(codec, "can_spare", lambda *a, spare=spare: spare)
+        with torch_threads(threads):
+            files.append(compress(grainy, model, quality=30).data)
+    assert on_main_thread == [False, True, True]
+    assert files[0] == files[1] == files[2]
 
 
 def test_effort_1_and_adapt_none_do_not_fine_tune(model, grainy, monkeypatch):

@@ -1,0 +1,36 @@
+import threading
+import time
+
+import pytest
+
+from lossless_bpg.threads import Background, torch_thread_count, torch_threads
+
+
+def test_a_background_job_gives_its_result_and_runs_on_a_daemon_thread():
+    seen = []
+
+    def job():
+        seen.append(threading.current_thread())
+        time.sleep(0.05)
+        return 42
+
+    assert Background(job).result() == 42
+    assert seen[0] is not threading.main_thread() and seen[0].daemon
+
+
+def test_a_background_jobs_error_is_raised_where_its_result_is_asked_for():
+    def job():
+        raise KeyError("lost")
+
+    waiting = Background(job)
+    with pytest.raises(KeyError, match="lost"):
+        waiting.result()
+
+
+def test_torch_threads_sets_and_restores_the_setting():
+    before = torch_thread_count()
+    with torch_threads(1):
+        assert torch_thread_count() == 1
+    with torch_threads(None):
+        assert torch_thread_count() == before
+    assert torch_thread_count() == before
