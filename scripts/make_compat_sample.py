@@ -10,6 +10,7 @@ Run it with the release itself, not the working tree, e.g. for 0.3.2::
 
 writes ``v3_fast_sample.lbpg`` (a 64x64 crop at (96, 96), Q 30, the default model of that
 release) and ``v3_fast_sample.png`` (the crop's pixels), and prints the crop's SHA-256.
+``--backend lic --q 40`` wrote ``v5_lic_sample.lbpg`` with 0.4.0's learned lossy layer.
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ def main() -> None:
     p.add_argument("--x", type=int, default=96)
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--q", type=int, default=30)
+    p.add_argument("--backend", default="hevc", help="lossy layer (releases from 0.4.0: hevc, bpg, lic)")
     args = p.parse_args()
 
     import lossless_bpg
 
     pixels = np.asarray(Image.open(args.image).convert("RGB"))
     crop = np.ascontiguousarray(pixels[args.y:args.y + args.size, args.x:args.x + args.size])
-    data = lossless_bpg.compress(crop, quality=args.q)
+    extra = {} if args.backend == "hevc" else {"backend": args.backend}  # releases before 0.4 lack it
+    data = lossless_bpg.compress(crop, quality=args.q, **extra)
     assert np.array_equal(lossless_bpg.decompress(data), crop)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".lbpg").write_bytes(data)

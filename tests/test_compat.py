@@ -50,3 +50,14 @@ def test_a_file_with_error_feedback_as_first_written_still_decodes_exactly():
     assert hashlib.sha256(decompress(data).tobytes()).hexdigest() == (
         "67e4faa8f890d88fabdd3e0ab31b9ae00c84c869f5450352aa38c8c08508d853"
     )
+
+
+def test_a_file_written_with_the_first_learned_lossy_layer_still_decodes_exactly():
+    # tests/data/v5_lic_sample.lbpg: the same crop, written by 0.4.0 with `--backend lic` at q 40
+    # (scripts/make_compat_sample.py --backend lic --q 40): its lic model and residual model
+    # stay shipped under their ids when newer ones are trained.
+    data = (DATA / "v5_lic_sample.lbpg").read_bytes()
+    f = unpack(data)
+    assert (f.header.backend_id, f.header.q, f.header.model_id.hex()) == (3, 40, "dd8a40e781312328")
+    assert f.lossy[:8].hex() == "4c5c8bbea4d93575"  # the lic model's id leads its payload
+    assert hashlib.sha256(decompress(data).tobytes()).hexdigest() == V3_CROP_SHA256

@@ -86,6 +86,25 @@ def test_export_pairs_with_a_residual_model_already_shipped_under_its_id(tmp_pat
     assert weights.LicRegistry(directory / "lic").card("two").residual_model == "one-residual"
 
 
+def test_a_new_export_under_the_same_name_keeps_the_earlier_pair_for_the_files_it_wrote(tmp_path, model):
+    import copy
+
+    directory = tmp_path / "w"
+    weights.export(_tiny_model(), model.model, LicTrainConfig(lic=TINY), {"step": 0}, "lic", directory)
+    retrained = copy.deepcopy(model.model)
+    with torch.no_grad():
+        next(retrained.parameters()).add_(0.01)
+    weights.export(_tiny_model(1), retrained, LicTrainConfig(lic=TINY), {"step": 1}, "lic", directory)
+    first_id, first_residual = weights.lic_id(_tiny_model()).hex(), model.model_id_hex
+    lics = weights.LicRegistry(directory / "lic")
+    assert lics.card("lic").lic_id == weights.lic_id(_tiny_model(1)).hex()
+    kept = lics.by_id(bytes.fromhex(first_id))  # a file names its lic model by id
+    assert kept.name == f"lic-{first_id[:8]}"
+    residuals = Registry(directory)
+    assert residuals.card(kept.residual_model).model_id == first_residual  # still paired with its own
+    assert residuals.card(lics.card("lic").residual_model).model_id != first_residual
+
+
 def test_decode_is_exact_and_deterministic_across_threads(lic):
     image = _image()
     payload = lic.encode(image, 20)

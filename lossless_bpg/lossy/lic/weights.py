@@ -121,11 +121,13 @@ def export(lic: LicModel, residual_model: ResidualModel, train_config: Any, reco
     (default: the package's): the residual model is registered as ``NAME-residual`` (unless a
     model with its id is there already: then the lic model is paired with that one), the lic
     model as ``lic/<lic id>.pt`` named NAME (made the default lic model if there is none).
-    Earlier exports under the same names are replaced."""
+    Earlier exports under the same names stay, renamed ``NAME-<id prefix>``: files written with
+    them name them by id and must keep decoding."""
     from ...residual.registry import Registry
     from ...residual.weights import register, save_model
 
     directory = Path(directory or WEIGHTS_DIR)
+    lic_dir = directory / "lic"
     residual_name = f"{name}-residual"
     cfg = train_config.to_dict()
     qs = list(range(lic.config.q_min, lic.config.q_max + 1))
@@ -141,18 +143,20 @@ def export(lic: LicModel, residual_model: ResidualModel, train_config: Any, reco
     else:
         for card in registry.cards:
             if card.name == residual_name:
-                card.weights_path.unlink()
-                card.card_path.unlink()
+                assert card.model_id is not None
+                kept = f"{residual_name}-{card.model_id[:8]}"
+                _rename(card.card_path, kept)
+                for paired in LicRegistry(lic_dir).cards if lic_dir.is_dir() else []:
+                    if paired.residual_model == residual_name:
+                        _rename(paired.card_path, paired.name, residual_model=kept)
         with tempfile.TemporaryDirectory() as tmp:
             pt = save_model(residual_model, Path(tmp), residual_name, residual_meta)
             residual_path = register(pt, residual_name, directory,
                                      description=f"residual model trained with the lic lossy layer {name!r}").weights_path
-    lic_dir = directory / "lic"
     lic_dir.mkdir(parents=True, exist_ok=True)
     for old in LicRegistry(lic_dir).cards:
         if old.name == name:
-            old.weights_path.unlink()
-            old.card_path.unlink()
+            _rename(old.card_path, f"{name}-{old.lic_id[:8]}")
     lic.eval()
     ident = lic_id(lic).hex()
     target = lic_dir / f"{ident}.pt"
@@ -164,6 +168,13 @@ def export(lic: LicModel, residual_model: ResidualModel, train_config: Any, reco
     if not index.exists():
         index.write_text(yaml.safe_dump({"aliases": {DEFAULT_LIC: name}}))
     return [target, residual_path]
+
+
+def _rename(card_path: Path, name: str, **changes: str) -> None:
+    """Give the model card at ``card_path`` the name ``name`` (and set ``changes``)."""
+    meta = yaml.safe_load(card_path.read_text()) or {}
+    meta.update(name=name, **changes)
+    card_path.write_text(yaml.safe_dump(meta, sort_keys=False))
 
 
 def _best_q(validation: dict) -> int | None:
