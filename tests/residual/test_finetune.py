@@ -183,3 +183,17 @@ def test_the_fits_shards_take_every_sampled_position_exactly_once():
     taken = torch.cat([s.target[:, 0] for s in shards]).sort().values
     assert torch.equal(taken, data.target[:, 0])
     assert all(torch.equal(s.hidden[:, 0] / 2, s.target[:, 0] / 3) for s in shards)  # rows stay aligned
+
+
+def test_the_fits_adam_steps_as_torchs_adam_does():
+    from lossless_bpg.residual.finetune import _Adam
+
+    start = torch.tensor([1.5, -0.3, 0.0, 2.0])
+    ours, theirs = start.clone().requires_grad_(True), start.clone().requires_grad_(True)
+    adam, reference = _Adam([ours], 0.01), torch.optim.Adam([theirs], lr=0.01)
+    for _ in range(25):
+        adam.step(torch.autograd.grad(((ours - 0.7) ** 2 * torch.arange(1.0, 5.0)).sum(), [ours]))
+        reference.zero_grad()
+        ((theirs - 0.7) ** 2 * torch.arange(1.0, 5.0)).sum().backward()
+        reference.step()
+    assert torch.allclose(ours, theirs, atol=1e-6)
