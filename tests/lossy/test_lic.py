@@ -34,7 +34,7 @@ from lossless_bpg.train.lic import LicTrainConfig
 
 from ..conftest import ROOT
 
-TINY = LicConfig(channels=8, latent_channels=8, hyper_channels=4)
+TINY = LicConfig(channels=8, latent_channels=8, hyper_channels=4, q_max=44)  # not the class default
 
 
 def _image(height: int = 100, width: int = 150, seed: int = 0) -> np.ndarray:
@@ -103,6 +103,11 @@ def test_a_new_export_under_the_same_name_keeps_the_earlier_pair_for_the_files_i
     residuals = Registry(directory)
     assert residuals.card(kept.residual_model).model_id == first_residual  # still paired with its own
     assert residuals.card(lics.card("lic").residual_model).model_id != first_residual
+
+
+def test_the_q_range_is_the_models_before_anything_is_coded(lic):
+    # the Q search reads it before the first encode
+    assert (lic.q_min, lic.q_max) == (TINY.q_min, TINY.q_max)
 
 
 def test_decode_is_exact_and_deterministic_across_threads(lic):
@@ -185,7 +190,7 @@ def test_payload_errors_are_clear(lic):
     with pytest.raises(ModelMismatchError, match=forged[:8].hex()):
         lic.decode(forged)
     with pytest.raises(ValueError, match="quality"):
-        lic.encode(image, 41)
+        lic.encode(image, TINY.q_max + 1)
 
 
 def test_lossless_files_with_the_lic_layer_round_trip_and_say_so(lic, model):

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ...errors import BackendUnavailableError
 from ...residual import coder
 from ...varint import read_varint, write_varint
 from ..base import LossyCodec
@@ -44,11 +45,17 @@ class LicCodec(LossyCodec):
         # The reconstruction of the last payload encoded: the Q search decodes every payload it
         # has just encoded, and the latents it would decode are the ones encode just had.
         self._last: tuple[bytes, np.ndarray] | None = None
+        # The q range is the encoding model's, known before anything is loaded (the Q search
+        # reads it first). Decoding names its model by id: a missing default model only
+        # matters to encode, which reports it.
+        try:
+            config = self.registry.card(model).config
+            self.q_min, self.q_max = config.q_min, config.q_max
+        except BackendUnavailableError:
+            pass
 
     def _default(self) -> LoadedLic:
-        loaded = load_lic(self.registry.card(self.model_name))
-        self.q_min, self.q_max = loaded.card.config.q_min, loaded.card.config.q_max
-        return loaded
+        return load_lic(self.registry.card(self.model_name))
 
     def version(self) -> str:
         card = self.registry.card(self.model_name)
