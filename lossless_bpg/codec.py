@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
+import torch
 
 from .container import (
     DEFAULT_TILE_SIZE,
@@ -55,7 +56,7 @@ from .residual import (
 )
 from .residual.finetune import HeadUpdate, apply_update, fit_update, read_update
 from .search import scan_and_refine
-from .threads import Background, torch_thread_count, torch_threads
+from .threads import Background, torch_threads
 
 _Job = TypeVar("_Job")
 _Result = TypeVar("_Result")
@@ -219,7 +220,7 @@ def _whole_image_file(
     # The fit runs on one thread (see fit_update): where torch has more and memory allows, the
     # image is coded without the update meanwhile (measured: 1.7 s less per Kodak image; the
     # file is the same either way).
-    beside = torch_thread_count() > 1 and can_spare(image.shape[0] * image.shape[1], FIT_BESIDE_BYTES_PER_PIXEL)
+    beside = torch.get_num_threads() > 1 and can_spare(image.shape[0] * image.shape[1], FIT_BESIDE_BYTES_PER_PIXEL)
     fitting = Background(fit) if beside else None
     base = trial.residual
     if learning.error_feedback and model.exact.steps > 1:

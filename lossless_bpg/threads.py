@@ -25,13 +25,6 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def torch_thread_count() -> int:
-    """The threads torch runs its operations on here."""
-    import torch
-
-    return torch.get_num_threads()
-
-
 class Background(Generic[T]):
     """``job()`` running on a thread of its own; :meth:`result` waits for it. The thread is a
     daemon: an interrupted program exits at once instead of waiting for it."""

@@ -2,8 +2,9 @@ import threading
 import time
 
 import pytest
+import torch
 
-from lossless_bpg.threads import Background, torch_thread_count, torch_threads
+from lossless_bpg.threads import Background, torch_threads
 
 
 def test_a_background_job_gives_its_result_and_runs_on_a_daemon_thread():
@@ -28,9 +29,9 @@ def test_a_background_jobs_error_is_raised_where_its_result_is_asked_for():
 
 
 def test_torch_threads_sets_and_restores_the_setting():
-    before = torch_thread_count()
+    before = torch.get_num_threads()
     with torch_threads(1):
-        assert torch_thread_count() == 1
+        assert torch.get_num_threads() == 1
     with torch_threads(None):
-        assert torch_thread_count() == before
-    assert torch_thread_count() == before
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before

@@ -154,7 +154,9 @@ def apply_update(model: ResidualModel, exact: ExactResidualModel, update: HeadUp
 
 @dataclass
 class _PassData:
-    """What the fit needs of one pass, at the fit's sample of positions (as float32 rows)."""
+    """What the fit needs at its sample of positions, as float32 rows: of every pass at once (the
+    change is shared by all passes, so the fit treats them as one sample: a few large
+    operations instead of many small ones)."""
 
     hidden: torch.Tensor  # (n, channels), real units
     base: torch.Tensor  # (n, params), the head's output in real units
@@ -167,25 +169,17 @@ class _PassData:
         return _PassData(self.hidden[rows], self.base[rows], self.target[rows],
                          None if self.refine is None else self.refine[rows])
 
-    @staticmethod
-    def concatenate(passes: list[_PassData]) -> _PassData:
-        """The rows of every pass in one: the change is shared by all passes, so the fit can
-        treat them as one sample (a few large operations instead of many small ones)."""
-        refine = [p.refine for p in passes if p.refine is not None]
-        return _PassData(torch.cat([p.hidden for p in passes]), torch.cat([p.base for p in passes]),
-                         torch.cat([p.target for p in passes]), torch.cat(refine) if refine else None)
 
-
-def _gather(exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> list[_PassData]:
+def _gather(exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> _PassData | None:
     """Run the integer model over every pass, teacher-forced with the true residuals, and keep
-    what the fit needs at a regular sample of each pass's positions."""
+    what the fit needs at a regular sample of each pass's positions (None: no pass has any)."""
     height, width = recon.shape[:2]
     residual = image.astype(np.int16) - recon.astype(np.int16)
     recon_t = pad_to_multiple(_chw(recon))
     canvas = torch.zeros_like(recon_t)
     canvas[..., :height, :width] = _chw(residual)
     features = exact.features(recon_t, q)
-    out = []
+    passes = []
     for step in range(exact.steps):
         h, w = pass_extent(step, exact.steps, height, width)
         if not h or not w:
@@ -197,10 +191,14 @@ def _gather(exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: 
         if exact.config.channel_net_channels:
             corr = [exact.refine_channel(c, hidden, target).float() * 2.0**-OUTPUT_FRACTION_BITS for c in (1, 2)]
             refine = torch.stack([_rows(x, h, w, pick) for x in corr], 1)
-        out.append(_PassData(_rows(hidden.float(), h, w, pick) * 2.0**-ACT_FRACTION_BITS,
-                             _rows(head_out.float(), h, w, pick) * 2.0**-OUTPUT_FRACTION_BITS,
-                             _rows(target.float(), h, w, pick), refine))
-    return out
+        passes.append(_PassData(_rows(hidden.float(), h, w, pick) * 2.0**-ACT_FRACTION_BITS,
+                                _rows(head_out.float(), h, w, pick) * 2.0**-OUTPUT_FRACTION_BITS,
+                                _rows(target.float(), h, w, pick), refine))
+    if not passes:
+        return None
+    refine_rows = [p.refine for p in passes if p.refine is not None]
+    return _PassData(torch.cat([p.hidden for p in passes]), torch.cat([p.base for p in passes]),
+                     torch.cat([p.target for p in passes]), torch.cat(refine_rows) if refine_rows else None)
 
 
 def _rows(t: torch.Tensor, h: int, w: int, pick: torch.Tensor) -> torch.Tensor:
@@ -234,13 +232,13 @@ def fit_update(
     information counted), or None when no grid saves anything."""
     with torch.no_grad():  # not inference mode: the fit's autograd reads these tensors
         data = _gather(exact, image, recon, q)
-    if not data:
+    if data is None:
         return None
     # The fit's float sums depend on how torch splits them over threads; on one thread the
     # encoder writes the same update (and file) whatever the thread setting or tile workers.
     # (Measured: the same fit as two halves on two threads took no less time on two cores.)
     with torch_threads(1):
-        return _fit(_PassData.concatenate(data), exact.mixtures, image.shape[0] * image.shape[1], steps)
+        return _fit(data, exact.mixtures, image.shape[0] * image.shape[1], steps)
 
 
 def _fit(data: _PassData, mixtures: int, whole: int, steps: int) -> tuple[HeadUpdate, float] | None:
