@@ -107,7 +107,14 @@ class QTrial:
     total_bits: float
     lossy_payload: bytes
     recon: np.ndarray
+    #: The lossy layer's decoder features, where the model reads them.
+    side: torch.Tensor | None
     residual: ResidualEstimate
+
+
+def side_features(lossy: LossyCodec, payload: bytes, model: LoadedModel) -> torch.Tensor | None:
+    """The lossy layer's decoder features of ``payload`` where ``model`` reads them, else None."""
+    return lossy.side_features(payload) if model.exact.config.side_channels else None
 
 
 def try_q(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel) -> QTrial:
@@ -115,8 +122,9 @@ def try_q(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel) -> Q
     error feedback: it hardly moves the best Q, and the search tries many)."""
     payload = lossy.encode(image, q)
     recon = lossy.decode(payload)
-    residual = estimate_residual(model.exact, image, recon, q)
-    return QTrial(q, 8 * len(payload) + residual.bits, payload, recon, residual)
+    side = side_features(lossy, payload, model)
+    residual = estimate_residual(model.exact, image, recon, q, side=side)
+    return QTrial(q, 8 * len(payload) + residual.bits, payload, recon, side, residual)
 
 
 def choose_q(
@@ -215,7 +223,7 @@ def _whole_image_file(
     def fit() -> tuple[HeadUpdate, float] | None:
         if not learning.finetune_steps or model.exact.steps == 1:
             return None
-        return fit_update(model.exact, image, trial.recon, trial.q, learning.finetune_steps)
+        return fit_update(model.exact, image, trial.recon, trial.q, learning.finetune_steps, trial.side)
 
     # The fit runs on one thread (see fit_update): where torch has more and memory allows, the
     # image is coded without the update meanwhile (measured: 1.7 s less per Kodak image; the
@@ -224,14 +232,16 @@ def _whole_image_file(
     fitting = Background(fit) if beside else None
     base = trial.residual
     if learning.error_feedback and model.exact.steps > 1:
-        base = estimate_residual(model.exact, image, trial.recon, trial.q, error_feedback=True)
+        base = estimate_residual(model.exact, image, trial.recon, trial.q, error_feedback=True, side=trial.side)
     feedback, samples = base.choose_error_feedback()
-    streams = encode_residual(model.exact, image, trial.recon, trial.q, fit_samples=samples, error_feedback=feedback)
+    streams = encode_residual(model.exact, image, trial.recon, trial.q, fit_samples=samples, error_feedback=feedback,
+                              side=trial.side)
     fitted = fitting.result() if fitting else fit()
     update = b""
     if fitted is not None:
         adapted = apply_update(model.model, model.exact, fitted[0])
-        estimate = estimate_residual(adapted, image, trial.recon, trial.q, error_feedback=learning.error_feedback)
+        estimate = estimate_residual(adapted, image, trial.recon, trial.q, error_feedback=learning.error_feedback,
+                                     side=trial.side)
         candidate = fitted[0].pack()
         # The fit predicted its saving on a sample, without the per-stream recalibration
         # that may recover part of it; and the estimates can be a few percent off the coded
@@ -239,7 +249,7 @@ def _whole_image_file(
         if estimate.bits + 8 * len(candidate) < base.bits:
             feedback, samples = estimate.choose_error_feedback()
             tuned = encode_residual(adapted, image, trial.recon, trial.q, fit_samples=samples,
-                                    error_feedback=feedback)
+                                    error_feedback=feedback, side=trial.side)
             if tuned.coded_bytes + len(candidate) < streams.coded_bytes:
                 streams, update = tuned, candidate
     header = Header(
@@ -370,6 +380,10 @@ def compress(
     lossy = get_lossy_codec(backend)
     if quality is not None:
         lossy.check_q(quality)
+    reads = model.exact.config.side_channels
+    if reads and reads != lossy.side_channels:
+        raise ValueError(f"residual model {model.name} reads {reads} channels of its lossy layer's decoder features; "
+                         f"backend {backend} gives {lossy.side_channels or 'none'} (use the backend it was trained with)")
     if tile_size is None or (height <= tile_size and width <= tile_size):
         return _compress_whole(image, model, lossy, quality, greyscale, progress, effort, learning)
     grid = tile_grid(height, width, tile_size)
@@ -457,6 +471,7 @@ def _decode_whole(f: LbpgFile, model: LoadedModel) -> np.ndarray:
     lossy = get_lossy_codec(backend_name_from_id(h.backend_id))
     try:
         recon = lossy.decode(f.lossy, size=(h.height, h.width))
+        side = side_features(lossy, f.lossy, model)
     except ValueError as exc:
         raise FormatError(f"lossy layer does not decode: {exc}") from exc
     if recon.shape != (h.height, h.width, 3):
@@ -472,13 +487,14 @@ def _decode_whole(f: LbpgFile, model: LoadedModel) -> np.ndarray:
             exact, recon, h.q,
             ResidualStreams(h.residual_ranges, f.residual_streams, f.escape_streams, f.adaptations, f.half_widths,
                             h.error_feedback),
+            side,
         )
     except LosslessBpgError:
         raise
     except Exception as exc:  # the arithmetic decoder fails in many ways on damaged input
         raise FormatError(f"residual layer does not decode: {exc}") from exc
     image = recon.astype(np.int16) + residual
-    del recon, residual
+    del recon, residual, side
     if image.min() < 0 or image.max() > 255 or pixel_checksum(image.astype(np.uint8)) != h.checksum:
         raise ChecksumError(
             "decoded pixels do not match the checksum stored in the file: the file is damaged "

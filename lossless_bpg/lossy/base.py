@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import numpy as np
+import torch
 
 
 class LossyCodec(ABC):
@@ -21,6 +22,8 @@ class LossyCodec(ABC):
     #: Inclusive range of the quality parameter ``q`` (lower q = finer quantiser = more bytes).
     q_min: int = 0
     q_max: int = 51
+    #: Channels of the decoder features :meth:`side_features` gives (0: none).
+    side_channels: int = 0
 
     @abstractmethod
     def encode(self, img: np.ndarray, q: int) -> bytes:
@@ -32,6 +35,14 @@ class LossyCodec(ABC):
         the size). ``size``: the (height, width) the caller knows the image has; bytes that
         declare another raise ValueError, before a picture is decoded where the format allows
         (a damaged or forged file must not make the decoder allocate an image of its choosing)."""
+
+    def side_features(self, data: bytes) -> torch.Tensor:
+        """The decoder's own features of the payload ``data`` beside its pixels, for a residual
+        model that reads them (``side_channels`` > 0 in its config): a (1, C, H', W') tensor of
+        integers, the same on every machine, at 1/4 of the (possibly padded) image's resolution.
+        A lossy layer without such features raises ValueError."""
+        raise ValueError(f"the {self.name} lossy layer gives no decoder features; this residual model "
+                         "needs the lossy layer it was trained with")
 
     def version(self) -> str:
         """Human-readable version of the underlying encoder/decoder."""

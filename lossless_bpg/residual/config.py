@@ -43,6 +43,11 @@ class ResidualModelConfig:
     #: corrected by a small network over the pass head's hidden features and the R (and G)
     #: residuals of the same pixel, beyond the linear coupling of the means.
     channel_net_channels: int = 0
+    #: Channels of the lossy layer's own decoder features the model reads (0 = none: x~ only).
+    #: The learned lossy layer (``lic``) gives its synthesis's activations at 1/4 resolution
+    #: (as DLPR conditions its residual coder on them); they enter the trunk through a 1x1
+    #: convolution added to its input.
+    side_channels: int = 0
 
     def __post_init__(self) -> None:
         if self.context_steps not in (1, 4, 16):
@@ -60,10 +65,11 @@ class ResidualModelConfig:
         return cls(**dataclass_options(cls, data, "residual model"))
 
     def to_dict(self) -> dict:
-        """The options, leaving out generation 2's when they have their defaults, so that a
-        generation 1 config (and the model id hashed from it) reads as it always did."""
+        """The options, leaving out the later ones (generation 2's, side features) when they have
+        their defaults, so that an earlier config (and the model id hashed from it) reads as it
+        always did."""
         d = asdict(self)
-        for name in GENERATION_2_FIELDS:
+        for name in (*GENERATION_2_FIELDS, "side_channels"):
             if d[name] == self.__dataclass_fields__[name].default:
                 del d[name]
         return d

@@ -40,6 +40,7 @@ from .model import (
     ResBlock,
     ResidualModel,
     pass_lattice,
+    side_at,
 )
 
 #: Residuals enter the context convolutions divided by this (as in the float model).
@@ -137,6 +138,8 @@ class ExactResidualModel:
         self.stem = make(model.stem, np.r_[np.full(12, 1 / 255), 1 / Q_SCALE], np.r_[np.full(12, 255), 51])
         self.down = hidden(model.down)
         self.trunk = [(hidden(b.conv1), hidden(b.conv2)) for b in map(_res_block, model.trunk)]
+        if cfg.side_channels:  # the lossy layer's features: integer activations, as ours
+            self.side_in = hidden(model.side_in)
         if self.steps != 16:
             self.up = hidden(model.up)
             self.half_blocks = [(hidden(b.conv1), hidden(b.conv2)) for b in map(_res_block, model.half_blocks)]
@@ -188,8 +191,10 @@ class ExactResidualModel:
         conv1, conv2 = pair
         return (a + conv2(leaky(conv1(a)))).clamp_(-bound, bound)
 
-    def features(self, recon: torch.Tensor, q: int) -> torch.Tensor:
-        """Integer features of the reconstruction ``recon`` (N, 3, H, W) integers in [0, 255]."""
+    def features(self, recon: torch.Tensor, q: int, side: torch.Tensor | None = None) -> torch.Tensor:
+        """Integer features of the reconstruction ``recon`` (N, 3, H, W) integers in [0, 255]
+        (and, for a model that reads them, of the lossy layer's decoder features ``side``:
+        integer activations on the grid 2**-ACT_FRACTION_BITS, at >= 1/4 resolution)."""
         bound = float(2**self.fmt.act_bits)
         centred = (recon.to(self.fmt.dtype) * 2 - 255)
         n, _, h, w = centred.shape
@@ -197,6 +202,9 @@ class ExactResidualModel:
         qmap = torch.full((n, 1, h // 2, w // 2), float(q), dtype=self.fmt.dtype)
         half = leaky(self.stem(torch.cat([x, qmap], 1)))
         quarter = self.down(F.pixel_unshuffle(half, 2))
+        if self.config.side_channels:
+            side = side_at(side, self.config.side_channels, h // 4, w // 4).to(self.fmt.dtype)
+            quarter = (quarter + self.side_in(side.clamp(-bound, bound))).clamp_(-bound, bound)
         for pair in self.trunk:
             quarter = self._block(pair, quarter, bound)
         if self.steps == 16:

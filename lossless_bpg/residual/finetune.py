@@ -170,7 +170,8 @@ class _PassData:
                          None if self.refine is None else self.refine[rows])
 
 
-def _gather(exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> _PassData | None:
+def _gather(exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int,
+            side: torch.Tensor | None) -> _PassData | None:
     """Run the integer model over every pass, teacher-forced with the true residuals, and keep
     what the fit needs at a regular sample of each pass's positions (None: no pass has any)."""
     height, width = recon.shape[:2]
@@ -178,7 +179,7 @@ def _gather(exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: 
     recon_t = pad_to_multiple(_chw(recon))
     canvas = torch.zeros_like(recon_t)
     canvas[..., :height, :width] = _chw(residual)
-    features = exact.features(recon_t, q)
+    features = exact.features(recon_t, q, side)
     passes = []
     for step in range(exact.steps):
         h, w = pass_extent(step, exact.steps, height, width)
@@ -224,14 +225,15 @@ def _bits(data: _PassData, mixtures: int, delta_w: torch.Tensor, delta_b: torch.
 
 
 def fit_update(
-    exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int, steps: int
+    exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int, steps: int,
+    side: torch.Tensor | None = None,
 ) -> tuple[HeadUpdate, float] | None:
     """Fit the change of the heads' last layer to this image (``steps`` Adam steps on a sample
     of every pass), quantised on the grid that minimises the sample's bits plus the change's
     own bytes. Returns the change and its estimated saving in bits over the whole image (side
     information counted), or None when no grid saves anything."""
     with torch.no_grad():  # not inference mode: the fit's autograd reads these tensors
-        data = _gather(exact, image, recon, q)
+        data = _gather(exact, image, recon, q, side)
     if data is None:
         return None
     # The fit's float sums depend on how torch splits them over threads; on one thread the

@@ -59,11 +59,11 @@ class _Passes:
     """Runs the exact model pass by pass over a padded residual canvas shared by encoder and
     decoder, so both compute every CDF from identical integers."""
 
-    def __init__(self, model: ExactResidualModel, recon: np.ndarray, q: int) -> None:
+    def __init__(self, model: ExactResidualModel, recon: np.ndarray, q: int, side: torch.Tensor | None) -> None:
         self.model = model
         self.height, self.width = recon.shape[:2]
         recon_t = pad_to_multiple(_chw(recon))
-        self.features = model.features(recon_t, q)
+        self.features = model.features(recon_t, q, side)
         # Residuals not yet known (and the padding) stay zero.
         self.canvas = torch.zeros_like(recon_t)
 
@@ -205,12 +205,14 @@ def encode_residual(
     adapt: bool = True,
     fit_samples: FitSamples | None = None,
     error_feedback: bool = False,
+    side: torch.Tensor | None = None,
 ) -> ResidualStreams:
     """Code ``image - recon`` (both (H, W, 3) uint8) given the lossy reconstruction;
     ``adapt`` fits the mixtures' per-stream recalibration to this image, to ``fit_samples``
     when :func:`estimate_residual` gathered them for this same image, recon, q and
     ``error_feedback`` setting (which saves a sweep over the passes); ``error_feedback``
-    corrects the means by the backward adaptation of :mod:`.backward`."""
+    corrects the means by the backward adaptation of :mod:`.backward`; ``side``: the lossy
+    layer's decoder features, for a model that reads them (see :meth:`LossyCodec.side_features`)."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
     ranges = _ranges(residual)
     streams: list[bytes] = []
@@ -219,7 +221,7 @@ def encode_residual(
     widths: list[int] = []
     # Any thread count: the exact inference gives the same CDFs whatever it is.
     with torch.inference_mode():
-        passes = _Passes(model, recon, q)
+        passes = _Passes(model, recon, q, side)
         passes.fill(residual)
         fitted = {}
         if adapt:
@@ -262,14 +264,14 @@ def encode_residual(
 
 
 def decode_residual(
-    model: ExactResidualModel, recon: np.ndarray, q: int, layer: ResidualStreams
+    model: ExactResidualModel, recon: np.ndarray, q: int, layer: ResidualStreams, side: torch.Tensor | None = None
 ) -> np.ndarray:
     """Inverse of :func:`encode_residual`: returns the (H, W, 3) int16 residual."""
     if len(layer.streams) != 3 * model.steps:
         raise ValueError(f"expected {3 * model.steps} residual streams, found {len(layer.streams)}")
     coded = iter(zip(layer.streams, layer.escapes, layer.adaptations, layer.half_widths))
     with torch.inference_mode():
-        passes = _Passes(model, recon, q)
+        passes = _Passes(model, recon, q, side)
         feedback = _feedback(passes, layer.error_feedback)
         for step, (params, target) in enumerate(passes):
             for c, (lo, hi) in enumerate(layer.ranges):
@@ -303,11 +305,12 @@ def residual_bits(
     recon: torch.Tensor,
     q: torch.Tensor,
     residual: torch.Tensor,
+    side: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Bits the model assigns to ``residual`` (N, 3, H, W; H, W multiples of 4), teacher-forced
     through every pass, over the whole 8-bit residual range (the training loss)."""
     total = residual.new_zeros(())
-    for step, params in enumerate(model(recon, q, residual)):
+    for step, params in enumerate(model(recon, q, residual, side)):
         target = pass_lattice(residual, step, model.steps)
         for c in range(3):
             logits, means, log_scales = params.channel(c, target)
@@ -344,6 +347,7 @@ def estimate_residual(
     q: int,
     gather_fit_samples: bool = True,
     error_feedback: bool = False,
+    side: torch.Tensor | None = None,
 ) -> ResidualEstimate:
     """Estimate the residual layer's size in bits (no coding, no recalibration), for choosing
     Q: with the error feedback where ``error_feedback`` allows it and it saves bits. Gathers
@@ -354,14 +358,15 @@ def estimate_residual(
     fit_samples = FitSamples() if gather_fit_samples else None
     feedback_samples = FitSamples() if gather_fit_samples and feedback_allowed else None
     with torch.inference_mode():
-        passes = _Passes(model, recon, q)
+        passes = _Passes(model, recon, q, side)
         passes.fill(residual)
         plain, corrected = _sweep(passes, _ranges(residual), fit_samples, _feedback(passes, feedback_allowed),
                                   feedback_samples)
     return ResidualEstimate(min(plain, corrected), fit_samples, feedback_samples)
 
 
-def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int) -> float:
+def estimate_bits(model: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int,
+                  side: torch.Tensor | None = None) -> float:
     """Model estimate of the residual layer's size in bits (no coding, no adaptation, no error
     feedback)."""
-    return estimate_residual(model, image, recon, q, gather_fit_samples=False).bits
+    return estimate_residual(model, image, recon, q, gather_fit_samples=False, side=side).bits

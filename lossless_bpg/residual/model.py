@@ -160,6 +160,7 @@ class ResidualModel(nn.Module):
     pass_embedding: nn.Parameter
     ctx_blocks: nn.Sequential
     channel_nets: nn.ModuleList
+    side_in: nn.Conv2d
 
     def __init__(self, config: ResidualModelConfig) -> None:
         super().__init__()
@@ -169,6 +170,13 @@ class ResidualModel(nn.Module):
         self.stem = nn.Conv2d(4 * 3 + 1, ch, 3, padding=1)
         self.down = nn.Conv2d(4 * ch, cq, 1)
         self.trunk = nn.Sequential(*[ResBlock(cq) for _ in range(config.quarter_blocks)])
+        if config.side_channels:
+            # Starts at zero: a model grown to read the lossy layer's features computes what it
+            # computed without them (function-preserving growth).
+            self.side_in = nn.Conv2d(config.side_channels, cq, 1)
+            with torch.no_grad():
+                self.side_in.weight.zero_()
+                _bias(self.side_in).zero_()
         if config.context_steps != 16:  # B = 4 heads read the quarter-resolution trunk directly
             self.up = nn.Conv2d(cq, 4 * ch, 1)
             self.half_blocks = nn.Sequential(*[ResBlock(ch) for _ in range(config.half_blocks)])
@@ -245,21 +253,26 @@ class ResidualModel(nn.Module):
     def context_blocks(self) -> list[ResBlock]:
         return [cast(ResBlock, b) for b in self.ctx_blocks]
 
-    def features(self, recon: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    def features(self, recon: torch.Tensor, q: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
         """Features of the reconstruction at the heads' resolution (computed once per image;
-        generation 2 appends the context network's x~ term, also the same for every pass)."""
-        f = self._features(recon, q)
+        generation 2 appends the context network's x~ term, also the same for every pass).
+        ``side``: the lossy layer's decoder features (N, side_channels, >= H/4, >= W/4), for a
+        model that reads them."""
+        f = self._features(recon, q, side)
         if self.config.context_net_channels:
             return torch.cat([f, self.ctx_feat(f)], 1)
         return f
 
-    def _features(self, recon: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    def _features(self, recon: torch.Tensor, q: torch.Tensor, side: torch.Tensor | None) -> torch.Tensor:
         n, _, h, w = recon.shape
         normed = recon / 127.5 - 1.0
         x = F.pixel_unshuffle(normed, 2)
         qmap = (q.to(x.dtype) / Q_SCALE).view(n, 1, 1, 1).expand(n, 1, h // 2, w // 2)
         half = F.leaky_relu(self.stem(torch.cat([x, qmap], 1)), 0.2)
-        quarter = self.trunk(self.down(F.pixel_unshuffle(half, 2)))
+        quarter = self.down(F.pixel_unshuffle(half, 2))
+        if self.config.side_channels:
+            quarter = quarter + self.side_in(side_at(side, self.config.side_channels, h // 4, w // 4))
+        quarter = self.trunk(quarter)
         if self.steps == 16:
             return torch.cat([F.leaky_relu(quarter, 0.2), F.pixel_unshuffle(normed, 4)], 1)
         half = self.half_blocks(half + F.pixel_shuffle(self.up(quarter), 2))
@@ -316,9 +329,10 @@ class ResidualModel(nn.Module):
         """Corrections of channel ``c``'s mixtures (see :data:`ChannelRefiner`)."""
         return self.channel_nets[c - 1](torch.cat([hidden, residual[:, :c] / 16.0], 1))
 
-    def forward(self, recon: torch.Tensor, q: torch.Tensor, residual: torch.Tensor) -> list[MixtureParams]:
+    def forward(self, recon: torch.Tensor, q: torch.Tensor, residual: torch.Tensor,
+                side: torch.Tensor | None = None) -> list[MixtureParams]:
         """Parameters of every pass, teacher-forced with the true ``residual`` (training)."""
-        features = self.features(recon, q)
+        features = self.features(recon, q, side)
         if self.generation == 2:
             return self._all_passes_v2(features, residual)
         if self.steps > 1 and features.is_cuda:
@@ -370,6 +384,18 @@ class ResidualModel(nn.Module):
         convs = self.context_convs()
         weights = [F.pad(c.weight, (0, 0, 0, 0, 0, 3 * self.steps - c.in_channels)) for c in convs]
         return torch.cat(weights), torch.cat([_bias(c) for c in convs])
+
+
+def side_at(side: torch.Tensor | None, channels: int, height: int, width: int) -> torch.Tensor:
+    """The lossy layer's features ``side`` cropped to the trunk's ``height`` x ``width`` (the
+    lossy layer may have coded a larger, padded image), checked against what the model reads."""
+    if side is None:
+        raise ValueError(f"this residual model reads {channels} channels of the lossy layer's decoder features, "
+                         "and none were given (it pairs with the lossy layer it was trained with)")
+    if side.dim() != 4 or side.shape[1] != channels or side.shape[-2] < height or side.shape[-1] < width:
+        raise ValueError(f"lossy-layer features of shape {tuple(side.shape)} do not fit a model reading "
+                         f"{channels} channels at {height}x{width}")
+    return side[..., :height, :width]
 
 
 def grow_state_dict(model: nn.Module, source: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], int]:

@@ -11,7 +11,7 @@ training: the checkpoint holds both networks, the optimiser and the data generat
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,10 @@ class LicTrainConfig:
     lic: LicConfig = field(default_factory=LicConfig)
     #: The shipped residual model the lic's own residual model starts from.
     residual_init: str = "fast"
+    #: The residual model also reads the synthesis's decoder features (DLPR's conditioning;
+    #: see :data:`..lossy.lic.model.SIDE_LAYER`). Grown in at zero, so a checkpoint or model
+    #: without them resumes where it was; the new weights learn at ``lr``.
+    side_features: bool = False
     crop: int = 128
     batch_size: int = 8
     lr: float = 5e-4
@@ -129,7 +133,8 @@ def total_bits(lic: LicModel, residual_model: ResidualModel, image: torch.Tensor
     """(latent bits, hyper-latent bits, residual bits, reconstruction) of a batch, the bits
     summed over it."""
     out = lic(image, q)
-    res = residual_bits(residual_model, out.recon, q.to(image.device, torch.float32), image - out.recon)
+    side = out.side if residual_model.config.side_channels else None
+    res = residual_bits(residual_model, out.recon, q.to(image.device, torch.float32), image - out.recon, side)
     return out.latent_bits.sum(), out.hyper_bits.sum(), res, out.recon
 
 
@@ -159,6 +164,18 @@ def evaluate(lic: LicModel, residual_model: ResidualModel, images: torch.Tensor,
                    "total": round((y + z + r) / n, 4)} for q, (y, z, r) in per_q.items()}}
 
 
+def _residual_model(base: ResidualModel, side_channels: int) -> ResidualModel:
+    """``base``, or ``base`` grown to read ``side_channels`` of the synthesis's features (the
+    new weights at zero: it computes what ``base`` computes)."""
+    if side_channels == base.config.side_channels:
+        return base
+    if base.config.side_channels:
+        raise ValueError("the initial residual model reads decoder features of its own; set side_features")
+    grown = ResidualModel(replace(base.config, side_channels=side_channels))
+    grown.load_state_dict(base.state_dict(), strict=False)  # only side_in is missing: it stays zero
+    return grown
+
+
 def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: float | None = None,
               limit: int | None = None, device: str | None = None, log=print) -> tuple[LicModel, ResidualModel, dict]:
     """Train (or resume from ``checkpoint``) on ``data`` (a folder of PNGs or a GPU bundle's
@@ -173,20 +190,33 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
     train_images = train_images.to(dev)
     log(f"lic training on {dev}: {len(train_images)} train / {len(val_images)} validation images")
     lic = LicModel(cfg.lic).to(dev)
-    residual_model = load_model(cfg.residual_init).model.to(dev)
-    residual_model.train()
+    residual_model = _residual_model(load_model(cfg.residual_init).model, lic.side_channels if cfg.side_features else 0)
+    residual_model.to(dev).train()
+    side_params = list(residual_model.side_in.parameters()) if cfg.side_features else []
+    side_ids = {id(p) for p in side_params}
     opt = torch.optim.Adam([{"params": lic.parameters(), "base_lr": cfg.lr},
-                            {"params": residual_model.parameters(), "base_lr": cfg.residual_lr}])
+                            {"params": [p for p in residual_model.parameters() if id(p) not in side_ids],
+                             "base_lr": cfg.residual_lr}])
+    side_group = {"params": side_params, "base_lr": cfg.lr}
     gen = torch.Generator().manual_seed(cfg.seed)
     step, elapsed, last_val = 0, 0.0, {}
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=dev, weights_only=False)
         lic.load_state_dict(state["lic"])
-        residual_model.load_state_dict(state["residual"])
+        missing, unexpected = residual_model.load_state_dict(state["residual"], strict=False)
+        grown = bool(missing)
+        if unexpected or any(not name.startswith("side_in.") for name in missing):
+            raise ValueError(f"{checkpoint} does not fit this configuration's residual model "
+                             f"(missing {missing}, unexpected {unexpected})")
+        if side_params and not grown:
+            opt.add_param_group(side_group)
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"].cpu())
         step, elapsed, last_val = state["step"], state["seconds"], state.get("validation", {})
-        log(f"resumed from {checkpoint} at step {step}")
+        log(f"resumed from {checkpoint} at step {step}"
+            + (" (the residual model grown to read the synthesis features, at zero)" if grown else ""))
+    if side_params and len(opt.param_groups) == 2:
+        opt.add_param_group(side_group)
 
     def save() -> None:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +239,8 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
         for group in opt.param_groups:
             group["lr"] = warmup_cosine_lr(group["base_lr"], cfg.lr_min, step, progress())
         if step < cfg.residual_warmup:
-            opt.param_groups[1]["lr"] = 0.0
+            for group in opt.param_groups[1:]:
+                group["lr"] = 0.0
         image = _batch(train_images, cfg.batch_size, cfg.crop, gen)
         q = torch.randint(cfg.lic.q_min, cfg.lic.q_max + 1, (cfg.batch_size,), generator=gen).to(dev)
         y, z, r, recon = total_bits(lic, residual_model, image, q)

@@ -6,6 +6,7 @@ check does not depend on training); the shipped model is checked where it is ins
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -27,6 +28,7 @@ from lossless_bpg.lossy.lic import LicCodec, weights
 from lossless_bpg.lossy.lic.config import LicConfig
 from lossless_bpg.lossy.lic.exact import decimal_steps
 from lossless_bpg.lossy.lic.model import LicModel
+from lossless_bpg.residual.model import ResidualModel
 from lossless_bpg.residual.registry import Registry
 from lossless_bpg.residual.weights import load_model
 from lossless_bpg.threads import torch_threads
@@ -152,10 +154,14 @@ def test_integer_synthesis_tracks_the_float_network():
     from lossless_bpg.lossy.lic.exact import ExactLic
 
     latents = torch.randint(-20, 21, (1, TINY.latent_channels, 4, 6))
-    exact = ExactLic(lic).reconstruct(latents, 24).float()
+    exact, exact_side = ExactLic(lic).reconstruct(latents, 24)
     with torch.no_grad():
-        real = lic.synthesise(latents.float(), torch.tensor([24])).clamp(0, 255)
-    assert (exact - real).abs().mean() < 1.0
+        real, real_side = lic.synthesise(latents.float(), torch.tensor([24]))
+    assert (exact.float() - real.clamp(0, 255)).abs().mean() < 1.0
+    # the decoder features: integer activations on the grid 2**-6, at 1/4 of the image's side
+    assert exact_side.shape == (1, TINY.channels, 16, 24) == real_side.shape
+    assert torch.equal(exact_side, exact_side.round())
+    assert (exact_side * 2.0**-6 - real_side).abs().mean() < 0.05 * real_side.abs().mean() + 0.01
 
 
 def test_quantiser_steps_are_computed_exactly_by_decimal():
@@ -202,6 +208,36 @@ def test_lossless_files_with_the_lic_layer_round_trip_and_say_so(lic, model):
     lines = "\n".join(describe(unpack(result.data), len(result.data)))
     assert "lossy backend      lic" in lines
     assert "latents" in lines and "hyper-latents" in lines
+
+
+@pytest.fixture(scope="module")
+def side_weights_dir(tmp_path_factory, model):
+    """A lic pair whose residual model reads the synthesis's decoder features (grown from the
+    shipped model, its new weights random as after training)."""
+    directory = tmp_path_factory.mktemp("side_weights")
+    residual = ResidualModel(dataclasses.replace(model.model.config, side_channels=TINY.channels))
+    residual.load_state_dict(model.model.state_dict(), strict=False)
+    with torch.no_grad():
+        residual.side_in.weight.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(0))
+    weights.export(_tiny_model(), residual.eval(), LicTrainConfig(lic=TINY, side_features=True), {"step": 0},
+                   "tiny", directory)
+    return directory
+
+
+def test_a_residual_model_reading_the_synthesis_features_codes_exactly(side_weights_dir, monkeypatch):
+    monkeypatch.setattr(weights, "LIC_WEIGHTS_DIR", side_weights_dir / "lic")
+    paired = load_model(residual_model_name("default", "lic"), side_weights_dir)
+    assert paired.exact.config.side_channels == TINY.channels == LicCodec().side_channels
+    image = _image(seed=5)
+    result = compress(image, paired, backend="lic")  # Q search, fine-tuning, feedback: all with the features
+    with torch_threads(1):
+        one, _ = decompress(result.data, paired)
+    with torch_threads(2):
+        two, _ = decompress(result.data, paired)
+    np.testing.assert_array_equal(one, image)
+    np.testing.assert_array_equal(two, image)
+    with pytest.raises(ValueError, match="decoder features"):
+        compress(image, paired, backend="hevc", quality=30)
 
 
 def test_the_default_residual_model_follows_the_backend(lic):

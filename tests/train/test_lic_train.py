@@ -56,3 +56,31 @@ def test_training_images_also_come_from_a_gpu_bundle(tmp_path):
     assert [name for name, _ in read] == ["a_0001_0", "b_0002_1"]
     for (_, got), want in zip(read, images):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_checkpoint_grows_into_a_residual_model_reading_the_synthesis_features(train_dir, tmp_path, monkeypatch):
+    from lossless_bpg.codec import compress, decompress
+    from lossless_bpg.lossy.lic import weights
+    from lossless_bpg.residual.weights import load_model
+
+    plain, side = tmp_path / "plain.yaml", tmp_path / "side.yaml"
+    plain.write_text(yaml.safe_dump(TINY))
+    side.write_text(yaml.safe_dump({**TINY, "side_features": True}))
+    ckpt = tmp_path / "ckpt.pt"
+    common = ["train", "--data", str(train_dir), "--checkpoint", str(ckpt), "--limit", "6"]
+    assert main([*common, "--config", str(plain), "--steps", "2"]) == 0
+    before = torch.load(ckpt, weights_only=False)
+    assert not any(k.startswith("side_in.") for k in before["residual"])
+    assert main([*common, "--config", str(side), "--steps", "3"]) == 0  # grown, then trained on
+    after = torch.load(ckpt, weights_only=False)
+    assert after["step"] == 3 and len(after["optimizer"]["param_groups"]) == 3
+    assert after["residual"]["side_in.weight"].abs().sum() > 0  # it learns from the features
+    assert main([*common, "--config", str(side), "--export", "tiny", "--export-dir", str(tmp_path)]) == 0
+    assert torch.load(ckpt, weights_only=False)["step"] == 4  # resumed with all three groups
+    card = LicRegistry(tmp_path / "lic").card("default")
+    paired = load_model(card.residual_model, tmp_path)
+    assert paired.exact.config.side_channels == TINY["lic"]["channels"]
+    image = np.random.default_rng(2).integers(0, 256, (40, 70, 3), dtype=np.uint8)
+    monkeypatch.setattr(weights, "LIC_WEIGHTS_DIR", tmp_path / "lic")
+    data = compress(image, paired, backend="lic", quality=30, adapt="none").data
+    np.testing.assert_array_equal(decompress(data, paired)[0], image)

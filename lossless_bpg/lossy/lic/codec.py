@@ -42,15 +42,17 @@ class LicCodec(LossyCodec):
     def __init__(self, model: str = DEFAULT_LIC, directory: Path | None = None) -> None:
         self.registry = LicRegistry(directory or weights.LIC_WEIGHTS_DIR)
         self.model_name = model
-        # The reconstruction of the last payload encoded: the Q search decodes every payload it
-        # has just encoded, and the latents it would decode are the ones encode just had.
-        self._last: tuple[bytes, np.ndarray] | None = None
+        # The reconstruction and decoder features of the last payload encoded or decoded: the
+        # Q search decodes every payload it has just encoded (the latents it would decode are
+        # the ones encode just had), and the residual layer asks for the features after the pixels.
+        self._last: tuple[bytes, np.ndarray, torch.Tensor] | None = None
         # The q range is the encoding model's, known before anything is loaded (the Q search
         # reads it first). Decoding names its model by id: a missing default model only
         # matters to encode, which reports it.
         try:
             config = self.registry.card(model).config
             self.q_min, self.q_max = config.q_min, config.q_max
+            self.side_channels = config.channels
         except BackendUnavailableError:
             pass
 
@@ -83,19 +85,28 @@ class LicCodec(LossyCodec):
                                      (latents + latent_range).reshape(-1))
         payload = (lic.lic_id + write_varint(h) + write_varint(w) + bytes([q, hyper_range, latent_range])
                    + write_varint(len(hyper_stream)) + hyper_stream + latent_stream)
-        self._last = (payload, self._pixels(lic.exact.reconstruct(latents, q), h, w))
+        recon, side = lic.exact.reconstruct(latents, q)
+        self._last = (payload, self._pixels(recon, h, w), side)
         return payload
 
     @staticmethod
     def _pixels(recon: torch.Tensor, height: int, width: int) -> np.ndarray:
         return np.ascontiguousarray(recon[0, :, :height, :width].permute(1, 2, 0).numpy())
 
+    def side_features(self, data: bytes) -> torch.Tensor:
+        return self._decoded(data, None)[1]
+
     def decode(self, data: bytes, size: tuple[int, int] | None = None) -> np.ndarray:
-        if self._last is not None and self._last[0] == data:
-            cached = self._last[1]
-            if size is not None and cached.shape[:2] != size:
-                raise ValueError(f"lic payload is {cached.shape[1]}x{cached.shape[0]}, expected {size[1]}x{size[0]}")
-            return cached.copy()
+        return self._decoded(data, size)[0].copy()
+
+    def _decoded(self, data: bytes, size: tuple[int, int] | None) -> tuple[np.ndarray, torch.Tensor]:
+        """The pixels and decoder features of ``data`` (from the cache when it was the last
+        payload seen; tile workers may share this codec, so the cache is read once)."""
+        last = self._last
+        if last is not None and last[0] == data:
+            if size is not None and last[1].shape[:2] != size:
+                raise ValueError(f"lic payload is {last[1].shape[1]}x{last[1].shape[0]}, expected {size[1]}x{size[0]}")
+            return last[1], last[2]
         if len(data) < LIC_ID_BYTES:
             raise ValueError("lic payload too short")
         lic = load_lic(self.registry.by_id(data[:LIC_ID_BYTES]))
@@ -122,7 +133,10 @@ class LicCodec(LossyCodec):
         hyper = (hyper - hyper_range).reshape(1, *hyper_shape)
         latents = coder.decode(lic.exact.latent_cdf(hyper, latent_range), data[pos + hyper_len :]).long() - latent_range
         latent_shape = (1, cfg.latent_channels, 4 * hyper_shape[1], 4 * hyper_shape[2])
-        return self._pixels(lic.exact.reconstruct(latents.reshape(latent_shape), q), h, w)
+        recon, side = lic.exact.reconstruct(latents.reshape(latent_shape), q)
+        pixels = self._pixels(recon, h, w)
+        self._last = (bytes(data), pixels, side)
+        return pixels, side
 
     def payload_parts(self, data: bytes) -> dict[str, int]:
         """Bytes of the hyper-latents and latents in a payload (for ``info``)."""

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from ...intnet import ACT_FRACTION_BITS, FLOAT32, OUTPUT_BOUND, OUTPUT_FRACTION_BITS, IntConv, NumberFormat, leaky
 from ...residual.exact_cdf import LOG_SCALE_MAX_UNITS, LOG_SCALE_MIN_UNITS, MEAN_BITS, Mixtures, quantize
-from .model import PIXEL_OFFSET, PIXEL_SCALE, ConvStack, LicModel
+from .model import PIXEL_OFFSET, PIXEL_SCALE, SIDE_LAYER, ConvStack, LicModel
 
 P = OUTPUT_FRACTION_BITS
 
@@ -54,13 +54,20 @@ class IntStack:
             scales, bounds = np.full(channels, act), np.full(channels, act_bound)
 
     def __call__(self, a: torch.Tensor) -> torch.Tensor:
-        for spec, conv in zip(self.layers, self.convs):
+        return self.tapped(a, None)[0]
+
+    def tapped(self, a: torch.Tensor, tap: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The output and the activations after layer ``tap`` (None: not kept)."""
+        kept = None
+        for i, (spec, conv) in enumerate(zip(self.layers, self.convs)):
             a = conv(a)
             if spec.shuffle:
                 a = F.pixel_shuffle(a, 2)
             if spec.act:
                 a = leaky(a)
-        return a
+            if i == tap:
+                kept = a
+        return a, kept
 
 
 class ExactLic:
@@ -84,11 +91,14 @@ class ExactLic:
             self._synthesis[q] = IntStack(self.model.g_s, steps, cfg.latent_bound, 2.0**-P / PIXEL_SCALE, self.fmt)
         return self._synthesis[q]
 
-    def reconstruct(self, latents: torch.Tensor, q: int) -> torch.Tensor:
-        """Integer latents (1, M, h, w) -> the reconstruction (1, 3, 16h, 16w) uint8."""
-        out = self.synthesis(q)(latents.to(self.fmt.dtype))
+    def reconstruct(self, latents: torch.Tensor, q: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Integer latents (1, M, h, w) -> the reconstruction (1, 3, 16h, 16w) uint8 and the
+        decoder features (1, channels, 4h, 4w): integer activations on the grid
+        2**-ACT_FRACTION_BITS (see SIDE_LAYER)."""
+        out, side = self.synthesis(q).tapped(latents.to(self.fmt.dtype), SIDE_LAYER)
+        assert side is not None
         pixels = out.mul_(2.0**-P).round_().add_(PIXEL_OFFSET).clamp_(0, 255)
-        return pixels.to(torch.uint8)
+        return pixels.to(torch.uint8), side
 
     def hyper_cdf(self, shape: tuple[int, int, int], bound: int) -> torch.Tensor:
         """CDF rows of every hyper-latent of a (C, h, w) grid (C-major order) over the values

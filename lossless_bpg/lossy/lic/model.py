@@ -37,6 +37,9 @@ PIXEL_OFFSET = 128.0
 PIXEL_SCALE = 64.0
 #: Total down-sampling of the hyper-latents: images are padded to a multiple of it.
 STRIDE = 64
+#: The synthesis's activations after this layer (at 1/4 resolution, ``channels`` wide) are the
+#: decoder features a residual model may read besides the reconstruction (DLPR's conditioning).
+SIDE_LAYER = 1
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,20 @@ class ConvStack(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for spec, conv in zip(self.layers, self.convs):
+        return self.forward_tapped(x, None)[0]
+
+    def forward_tapped(self, x: torch.Tensor, tap: int | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The output and the activations after layer ``tap`` (None: not kept)."""
+        kept = None
+        for i, (spec, conv) in enumerate(zip(self.layers, self.convs)):
             x = conv(x)
             if spec.shuffle:
                 x = F.pixel_shuffle(x, 2)
             if spec.act:
                 x = F.leaky_relu(x, LEAKY_SLOPE)
-        return x
+            if i == tap:
+                kept = x
+        return x, kept
 
 
 def synthesis_layers(cfg: LicConfig) -> list[Layer]:
@@ -93,6 +103,8 @@ class LicOutput:
     #: Bits of the latents and hyper-latents per image (N,).
     latent_bits: torch.Tensor
     hyper_bits: torch.Tensor
+    #: The synthesis's decoder features (N, channels, H/4, W/4), see SIDE_LAYER.
+    side: torch.Tensor
 
 
 class LicModel(nn.Module):
@@ -130,10 +142,17 @@ class LicModel(nn.Module):
         m = self.config.latent_channels
         return out[:, :m], out[:, m:].clamp(LOG_SCALE_MIN, LOG_SCALE_MAX)
 
-    def synthesise(self, latents: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        """Rounded latents -> reconstruction in pixel units (real-valued, unclamped)."""
+    @property
+    def side_channels(self) -> int:
+        return self.config.channels
+
+    def synthesise(self, latents: torch.Tensor, q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rounded latents -> reconstruction in pixel units (real-valued, unclamped) and the
+        decoder features (see SIDE_LAYER)."""
         y = latents * torch.exp(self.log_step(q))[:, :, None, None]
-        return self.g_s(y) * PIXEL_SCALE + PIXEL_OFFSET
+        out, side = self.g_s.forward_tapped(y, SIDE_LAYER)
+        assert side is not None
+        return out * PIXEL_SCALE + PIXEL_OFFSET, side
 
     def forward(self, image: torch.Tensor, q: torch.Tensor) -> LicOutput:
         cfg = self.config
@@ -146,8 +165,8 @@ class LicModel(nn.Module):
         hyper_bits = _bits(z_hat, self.hyper_means.view(1, zc, 1, 1).expand_as(z_hat),
                            self.hyper_log_scales.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).view(1, zc, 1, 1).expand_as(z_hat),
                            cfg.hyper_bound)
-        recon = ste_round(self.synthesise(y_hat, q).clamp(0.0, 255.0))
-        return LicOutput(recon, latent_bits, hyper_bits)
+        pixels, side = self.synthesise(y_hat, q)
+        return LicOutput(ste_round(pixels.clamp(0.0, 255.0)), latent_bits, hyper_bits, side)
 
 
 def _bits(symbols: torch.Tensor, means: torch.Tensor, log_scales: torch.Tensor, bound: int) -> torch.Tensor:
