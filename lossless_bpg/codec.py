@@ -55,6 +55,7 @@ from .residual import (
     find_model_by_id,
 )
 from .residual.finetune import HeadUpdate, apply_update, fit_update, read_update
+from .residual.layer import PassMemo, memo_bytes_per_pixel
 from .search import scan_and_refine
 from .threads import Background, torch_threads
 
@@ -110,6 +111,8 @@ class QTrial:
     #: The lossy layer's decoder features, where the model reads them.
     side: torch.Tensor | None
     residual: ResidualEstimate
+    #: The estimate's pass parameters, for the coding of this trial (None: memory is short).
+    memo: PassMemo | None
 
 
 def side_features(lossy: LossyCodec, payload: bytes, model: LoadedModel) -> torch.Tensor | None:
@@ -117,14 +120,18 @@ def side_features(lossy: LossyCodec, payload: bytes, model: LoadedModel) -> torc
     return lossy.side_features(payload) if model.exact.config.side_channels else None
 
 
-def try_q(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel) -> QTrial:
+def try_q(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel, gather_fit_samples: bool = True) -> QTrial:
     """Encode the lossy layer at ``q`` and estimate the residual layer's size (without the
-    error feedback: it hardly moves the best Q, and the search tries many)."""
+    error feedback: it hardly moves the best Q, and the search tries many), gathering the
+    recalibration's samples on the way if asked (see :func:`trial_samples_used`)."""
     payload = lossy.encode(image, q)
     recon = lossy.decode(payload)
     side = side_features(lossy, payload, model)
-    residual = estimate_residual(model.exact, image, recon, q, side=side)
-    return QTrial(q, 8 * len(payload) + residual.bits, payload, recon, side, residual)
+    # The search keeps its best trial besides the one it is trying: two memos at a time.
+    keep = can_spare(image.shape[0] * image.shape[1], 2 * memo_bytes_per_pixel(model.exact))
+    memo = PassMemo() if keep else None
+    residual = estimate_residual(model.exact, image, recon, q, gather_fit_samples, side=side, memo=memo)
+    return QTrial(q, 8 * len(payload) + residual.bits, payload, recon, side, residual, memo)
 
 
 def choose_q(
@@ -134,6 +141,7 @@ def choose_q(
     start: int | None = None,
     progress: Callable[[int, float], None] | None = None,
     effort: int = DEFAULT_EFFORT,
+    gather_fit_samples: bool = True,
 ) -> tuple[QTrial, dict[int, float]]:
     """Search integer Q for the smallest estimated total size, inside the Q range the model was
     trained on, around the model's preferred Q (or ``start``); ``effort`` picks the search (see
@@ -143,18 +151,26 @@ def choose_q(
     if start is None:
         start = Q_START if model.q_start is None else model.q_start
     offsets, steps = EFFORT_SEARCH[effort]
-    best, costs = _search_q(image, lossy, model, [start + d for d in offsets], steps, {}, progress)
+    best, costs = _search_q(image, lossy, model, [start + d for d in offsets], steps, {}, progress,
+                            gather_fit_samples)
     assert best is not None  # the scan evaluates at least one Q
     return best, costs
 
 
 def refine_q(
-    image: np.ndarray, lossy: LossyCodec, model: LoadedModel, start: int, known: dict[int, float], effort: int
+    image: np.ndarray, lossy: LossyCodec, model: LoadedModel, start: int, known: dict[int, float], effort: int,
+    gather_fit_samples: bool = True,
 ) -> tuple[QTrial | None, dict[int, float]]:
     """Continue a search of ``image`` that saw the costs ``known``: the pattern search of
     ``effort`` from ``start``. Returns the cheapest of the Qs it newly tried (None if it tried
     none; it may cost more than the best of ``known``) and every cost seen."""
-    return _search_q(image, lossy, model, [start], EFFORT_SEARCH[effort][1], known, None)
+    return _search_q(image, lossy, model, [start], EFFORT_SEARCH[effort][1], known, None, gather_fit_samples)
+
+
+def trial_samples_used(model: LoadedModel, learning: PerImageLearning) -> bool:
+    """Whether the coding of a trial fits the recalibration to the samples its estimate
+    gathered: only without the error feedback (which estimates again, with and without it)."""
+    return not (learning.error_feedback and model.exact.steps > 1)
 
 
 def q_search_range(model: LoadedModel, lossy: LossyCodec) -> tuple[int, int]:
@@ -175,13 +191,14 @@ def _search_q(
     steps: tuple[int, ...],
     known: dict[int, float],
     progress: Callable[[int, float], None] | None,
+    gather_fit_samples: bool,
 ) -> tuple[QTrial | None, dict[int, float]]:
     lo, hi = q_search_range(model, lossy)
     best: QTrial | None = None  # of the Qs tried here
 
     def cost(q: int) -> float:
         nonlocal best
-        trial = try_q(image, q, lossy, model)
+        trial = try_q(image, q, lossy, model, gather_fit_samples)
         if progress:
             progress(q, trial.total_bits)
         if best is None or trial.total_bits < best.total_bits:
@@ -231,17 +248,19 @@ def _whole_image_file(
     beside = torch.get_num_threads() > 1 and can_spare(image.shape[0] * image.shape[1], FIT_BESIDE_BYTES_PER_PIXEL)
     fitting = Background(fit) if beside else None
     base = trial.residual
-    if learning.error_feedback and model.exact.steps > 1:
-        base = estimate_residual(model.exact, image, trial.recon, trial.q, error_feedback=True, side=trial.side)
+    if not trial_samples_used(model, learning):
+        base = estimate_residual(model.exact, image, trial.recon, trial.q, error_feedback=True, side=trial.side,
+                                 memo=trial.memo)
     feedback, samples = base.choose_error_feedback()
     streams = encode_residual(model.exact, image, trial.recon, trial.q, fit_samples=samples, error_feedback=feedback,
-                              side=trial.side)
+                              side=trial.side, memo=trial.memo)
     fitted = fitting.result() if fitting else fit()
     update = b""
     if fitted is not None:
         adapted = apply_update(model.model, model.exact, fitted[0])
+        memo = PassMemo() if can_spare(image.shape[0] * image.shape[1], memo_bytes_per_pixel(adapted)) else None
         estimate = estimate_residual(adapted, image, trial.recon, trial.q, error_feedback=learning.error_feedback,
-                                     side=trial.side)
+                                     side=trial.side, memo=memo)
         candidate = fitted[0].pack()
         # The fit predicted its saving on a sample, without the per-stream recalibration
         # that may recover part of it; and the estimates can be a few percent off the coded
@@ -249,7 +268,7 @@ def _whole_image_file(
         if estimate.bits + 8 * len(candidate) < base.bits:
             feedback, samples = estimate.choose_error_feedback()
             tuned = encode_residual(adapted, image, trial.recon, trial.q, fit_samples=samples,
-                                    error_feedback=feedback, side=trial.side)
+                                    error_feedback=feedback, side=trial.side, memo=memo)
             if tuned.coded_bytes + len(candidate) < streams.coded_bytes:
                 streams, update = tuned, candidate
     header = Header(
@@ -279,9 +298,10 @@ def _code_image(
 ) -> tuple[LbpgFile, dict[int, float]]:
     """Code one image (or tile) whole: at ``q``, or at the Q that ``effort``'s search finds on it."""
     if q is None:
-        trial, q_trials = choose_q(image, lossy, model, progress=progress, effort=effort)
+        trial, q_trials = choose_q(image, lossy, model, progress=progress, effort=effort,
+                                   gather_fit_samples=trial_samples_used(model, learning))
     else:
-        trial, q_trials = try_q(image, q, lossy, model), {}
+        trial, q_trials = try_q(image, q, lossy, model, trial_samples_used(model, learning)), {}
     release_freed_memory()
     return _whole_image_file(image, model, lossy, trial, greyscale, learning), q_trials
 
@@ -301,7 +321,7 @@ def _q_of_sample(
     sample = search_sample(image)
     if sample is None:
         return None, {}
-    trial, q_trials = choose_q(sample, lossy, model, progress=progress, effort=effort)
+    trial, q_trials = choose_q(sample, lossy, model, progress=progress, effort=effort, gather_fit_samples=False)
     del sample  # only its Q is needed
     q = trial.q
     del trial
@@ -399,7 +419,7 @@ def compress(
     def recode_tile(job: tuple[Tile, LbpgFile, dict[int, float], int]) -> LbpgFile:
         tile, coded, costs, start = job
         pixels = np.ascontiguousarray(tile.of(image))
-        trial, _ = refine_q(pixels, lossy, model, start, costs, effort)
+        trial, _ = refine_q(pixels, lossy, model, start, costs, effort, trial_samples_used(model, learning))
         if trial is None or trial.total_bits >= min(costs.values()):
             return coded
         return _whole_image_file(pixels, model, lossy, trial, greyscale, learning)

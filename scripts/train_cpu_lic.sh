@@ -5,14 +5,16 @@
 #   nohup nice -n 10 scripts/train_cpu_lic.sh >> out/train_lic/train.log 2>&1 &
 #
 # Environment (optional): OUTDIR (out/train_lic), MINUTES (total training-time budget over all
-# resumptions; the cosine decay follows it; default 600), THREADS (1).
+# resumptions; the cosine decay follows it; default 600), THREADS (1), CONFIG
+# (lossless_bpg/configs/lic.yaml).
 set -u
 cd "$(dirname "$0")/.."
 OUTDIR=${OUTDIR:-out/train_lic}
 MINUTES=${MINUTES:-600}
 THREADS=${THREADS:-1}
+CONFIG=${CONFIG:-lossless_bpg/configs/lic.yaml}
 mkdir -p "$OUTDIR"
-echo "== $(date -u +%FT%TZ) training lic (pid $$), checkpoint $OUTDIR/checkpoint.pt, budget $MINUTES min"
+echo "== $(date -u +%FT%TZ) training lic (pid $$), $CONFIG, checkpoint $OUTDIR/checkpoint.pt, budget $MINUTES min"
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS PYTHONUNBUFFERED=1
-exec .venv/bin/python -m lossless_bpg train --config lossless_bpg/configs/lic.yaml \
+exec .venv/bin/python -m lossless_bpg train --config "$CONFIG" \
     --checkpoint "$OUTDIR/checkpoint.pt" --minutes "$MINUTES"

@@ -4,6 +4,7 @@ predicts from x~ and from the residuals already coded."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,27 +56,83 @@ def _flat(t: torch.Tensor) -> torch.Tensor:
     return t[0].reshape(t.shape[1], -1).contiguous()
 
 
+def memo_bytes_per_pixel(model: ExactResidualModel) -> int:
+    """What a :class:`PassMemo` of ``model`` keeps per pixel: every subpixel's mixture
+    parameters and coupling, as int32 (and a generation 2 head's hidden activations)."""
+    hidden = 4 * model.config.head_channels if model.config.channel_net_channels else 0
+    return 4 * (9 * model.mixtures + 3) + hidden
+
+
+class PassMemo:
+    """The pass parameters of one encoder input (model, reconstruction, Q, decoder features),
+    kept by the first complete sweep over it and replayed by the later ones (the estimates and
+    the coding of the same input), which then skip the network. The encoder knows every
+    residual before its first sweep, so they cannot change between its sweeps; the decoder,
+    which learns them pass by pass, never uses one. Costs :func:`memo_bytes_per_pixel`."""
+
+    def __init__(self) -> None:
+        self._inputs: tuple | None = None
+        self._params: dict[int, ExactParams] = {}
+        self.complete = False
+
+    def bind(self, model: ExactResidualModel, recon: np.ndarray, q: int, side: torch.Tensor | None) -> None:
+        """Tie the memo to its input at first use; any other input is refused (its parameters
+        would be wrong)."""
+        inputs = (model, recon, q, side)
+        if self._inputs is None:
+            self._inputs = inputs
+        elif any(a is not b for a, b in zip(self._inputs, inputs)):
+            raise ValueError("a pass memo replays the parameters of one model, reconstruction, Q and features only")
+
+    def put(self, step: int, params: ExactParams) -> None:
+        self._params[step] = dataclasses.replace(
+            params, logits=params.logits.to(torch.int32), means=params.means.to(torch.int32),
+            log_scales=params.log_scales.to(torch.int32), coupling=params.coupling.to(torch.int32))
+
+    def get(self, step: int) -> ExactParams:
+        params = self._params[step]
+        return dataclasses.replace(
+            params, logits=params.logits.long(), means=params.means.long(), log_scales=params.log_scales.long(),
+            coupling=params.coupling.long())
+
+
 class _Passes:
     """Runs the exact model pass by pass over a padded residual canvas shared by encoder and
     decoder, so both compute every CDF from identical integers."""
 
-    def __init__(self, model: ExactResidualModel, recon: np.ndarray, q: int, side: torch.Tensor | None) -> None:
+    def __init__(self, model: ExactResidualModel, recon: np.ndarray, q: int, side: torch.Tensor | None,
+                 memo: PassMemo | None = None) -> None:
         self.model = model
         self.height, self.width = recon.shape[:2]
         recon_t = pad_to_multiple(_chw(recon))
-        self.features = model.features(recon_t, q, side)
+        if memo is not None:
+            memo.bind(model, recon, q, side)
+        self.memo = memo
+        replay = memo is not None and memo.complete
+        self.features = None if replay else model.features(recon_t, q, side)
         # Residuals not yet known (and the padding) stay zero.
         self.canvas = torch.zeros_like(recon_t)
 
     def __iter__(self):
+        memo = self.memo
+        replay = memo is not None and memo.complete
         for step in range(self.model.steps):
             h, w = pass_extent(step, self.model.steps, self.height, self.width)
             if h == 0 or w == 0:  # e.g. odd rows of a one-row image
                 yield None, None
                 continue
-            params = self.model.pass_params(self.features, step, self.canvas).crop(h, w)
+            if replay:
+                assert memo is not None
+                params = memo.get(step)
+            else:
+                assert self.features is not None
+                params = self.model.pass_params(self.features, step, self.canvas).crop(h, w)
+                if memo is not None:
+                    memo.put(step, params)
             target = pass_lattice(self.canvas, step, self.model.steps)[..., :h, :w]
             yield params, target
+        if memo is not None:
+            memo.complete = True
 
     def fill(self, residual: np.ndarray) -> None:
         self.canvas[..., : self.height, : self.width] = _chw(residual)
@@ -206,13 +263,15 @@ def encode_residual(
     fit_samples: FitSamples | None = None,
     error_feedback: bool = False,
     side: torch.Tensor | None = None,
+    memo: PassMemo | None = None,
 ) -> ResidualStreams:
     """Code ``image - recon`` (both (H, W, 3) uint8) given the lossy reconstruction;
     ``adapt`` fits the mixtures' per-stream recalibration to this image, to ``fit_samples``
     when :func:`estimate_residual` gathered them for this same image, recon, q and
     ``error_feedback`` setting (which saves a sweep over the passes); ``error_feedback``
     corrects the means by the backward adaptation of :mod:`.backward`; ``side``: the lossy
-    layer's decoder features, for a model that reads them (see :meth:`LossyCodec.side_features`)."""
+    layer's decoder features, for a model that reads them (see :meth:`LossyCodec.side_features`);
+    ``memo``: the pass parameters of this same input, kept or replayed (see :class:`PassMemo`)."""
     residual = image.astype(np.int16) - recon.astype(np.int16)
     ranges = _ranges(residual)
     streams: list[bytes] = []
@@ -221,7 +280,7 @@ def encode_residual(
     widths: list[int] = []
     # Any thread count: the exact inference gives the same CDFs whatever it is.
     with torch.inference_mode():
-        passes = _Passes(model, recon, q, side)
+        passes = _Passes(model, recon, q, side, memo)
         passes.fill(residual)
         fitted = {}
         if adapt:
@@ -348,6 +407,7 @@ def estimate_residual(
     gather_fit_samples: bool = True,
     error_feedback: bool = False,
     side: torch.Tensor | None = None,
+    memo: PassMemo | None = None,
 ) -> ResidualEstimate:
     """Estimate the residual layer's size in bits (no coding, no recalibration), for choosing
     Q: with the error feedback where ``error_feedback`` allows it and it saves bits. Gathers
@@ -358,7 +418,7 @@ def estimate_residual(
     fit_samples = FitSamples() if gather_fit_samples else None
     feedback_samples = FitSamples() if gather_fit_samples and feedback_allowed else None
     with torch.inference_mode():
-        passes = _Passes(model, recon, q, side)
+        passes = _Passes(model, recon, q, side, memo)
         passes.fill(residual)
         plain, corrected = _sweep(passes, _ranges(residual), fit_samples, _feedback(passes, feedback_allowed),
                                   feedback_samples)

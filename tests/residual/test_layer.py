@@ -99,3 +99,28 @@ def test_fit_samples_gathered_by_the_estimate_code_the_same_streams(model, rng):
     own_sweep = encode_residual(model.exact, image, recon, 24)
     reused = encode_residual(model.exact, image, recon, 24, fit_samples=estimate.fit_samples)
     assert reused == own_sweep and {len(a) for a in reused.adaptations} > {0}
+
+
+def test_a_pass_memo_replays_the_first_sweep_and_changes_no_byte(model, rng, monkeypatch):
+    from lossless_bpg.residual import estimate_residual
+    from lossless_bpg.residual.layer import PassMemo
+
+    image, recon = _noisy_pair(rng)
+    plain = estimate_residual(model.exact, image, recon, 24, error_feedback=True)
+    without_feedback = estimate_residual(model.exact, image, recon, 24).bits
+    expected = encode_residual(model.exact, image, recon, 24, error_feedback=True)
+    memo = PassMemo()
+    estimate = estimate_residual(model.exact, image, recon, 24, error_feedback=True, memo=memo)
+    assert memo.complete and estimate.bits == plain.bits
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a replayed sweep must not run the network")
+
+    monkeypatch.setattr(model.exact, "features", no_network)
+    monkeypatch.setattr(model.exact, "pass_params", no_network)
+    assert encode_residual(model.exact, image, recon, 24, error_feedback=True, memo=memo) == expected
+    assert estimate_residual(model.exact, image, recon, 24, memo=memo).bits == without_feedback
+    with pytest.raises(ValueError, match="one model, reconstruction"):
+        estimate_residual(model.exact, image, recon.copy(), 24, memo=memo)  # another input
+    with pytest.raises(ValueError, match="one model, reconstruction"):
+        estimate_residual(model.exact, image, recon, 25, memo=memo)
