@@ -254,6 +254,8 @@ def _whole_image_file(
     feedback, samples = base.choose_error_feedback()
     streams = encode_residual(model.exact, image, trial.recon, trial.q, fit_samples=samples, error_feedback=feedback,
                               side=trial.side, memo=trial.memo)
+    if trial.memo is not None:
+        trial.memo.release()  # the fine-tuned model's sweeps have parameters of their own
     fitted = fitting.result() if fitting else fit()
     update = b""
     if fitted is not None:

@@ -84,6 +84,11 @@ class PassMemo:
         elif any(a is not b for a, b in zip(self._inputs, inputs)):
             raise ValueError("a pass memo replays the parameters of one model, reconstruction, Q and features only")
 
+    def release(self) -> None:
+        """Forget the parameters (a later sweep computes them again)."""
+        self._params.clear()
+        self.complete = False
+
     def put(self, step: int, params: ExactParams) -> None:
         self._params[step] = dataclasses.replace(
             params, logits=params.logits.to(torch.int32), means=params.means.to(torch.int32),
