@@ -3,6 +3,7 @@
 import hashlib
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from lossless_bpg import decompress
@@ -52,12 +53,18 @@ def test_a_file_with_error_feedback_as_first_written_still_decodes_exactly():
     )
 
 
-def test_a_file_written_with_the_first_learned_lossy_layer_still_decodes_exactly():
+@pytest.mark.parametrize("name, q, model_id, lic_id", [
     # tests/data/v5_lic_sample.lbpg: the same crop, written by 0.4.0 with `--backend lic` at q 40
-    # (scripts/make_compat_sample.py --backend lic --q 40): its lic model and residual model
-    # stay shipped under their ids when newer ones are trained.
-    data = (DATA / "v5_lic_sample.lbpg").read_bytes()
+    # (scripts/make_compat_sample.py --backend lic --q 40)
+    ("v5_lic_sample", 40, "dd8a40e781312328", "4c5c8bbea4d93575"),
+    # tests/data/v5_lic041_sample.lbpg: the same crop, written by 0.4.1 (its retrained pair) at q 46
+    ("v5_lic041_sample", 46, "c82794c56b51e745", "254bdead9e09c186"),
+])
+def test_files_written_with_earlier_learned_lossy_layers_still_decode_exactly(name, q, model_id, lic_id):
+    # every release's lic model and residual model stay shipped under their ids when newer ones
+    # are trained
+    data = (DATA / f"{name}.lbpg").read_bytes()
     f = unpack(data)
-    assert (f.header.backend_id, f.header.q, f.header.model_id.hex()) == (3, 40, "dd8a40e781312328")
-    assert f.lossy[:8].hex() == "4c5c8bbea4d93575"  # the lic model's id leads its payload
+    assert (f.header.backend_id, f.header.q, f.header.model_id.hex()) == (3, q, model_id)
+    assert f.lossy[:8].hex() == lic_id  # the lic model's id leads its payload
     assert hashlib.sha256(decompress(data).tobytes()).hexdigest() == V3_CROP_SHA256
