@@ -4,8 +4,7 @@ predicts from x~ and from the residuals already coded."""
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -90,13 +89,13 @@ class PassMemo:
         self.complete = False
 
     def put(self, step: int, params: ExactParams) -> None:
-        self._params[step] = dataclasses.replace(
+        self._params[step] = replace(
             params, logits=params.logits.to(torch.int32), means=params.means.to(torch.int32),
             log_scales=params.log_scales.to(torch.int32), coupling=params.coupling.to(torch.int32))
 
     def get(self, step: int) -> ExactParams:
         params = self._params[step]
-        return dataclasses.replace(
+        return replace(
             params, logits=params.logits.long(), means=params.means.long(), log_scales=params.log_scales.long(),
             coupling=params.coupling.long())
 
