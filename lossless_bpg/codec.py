@@ -54,6 +54,7 @@ from .residual import (
     estimate_residual,
     find_model_by_id,
 )
+from .residual.exact import ExactResidualModel
 from .residual.finetune import HeadUpdate, apply_update, fit_update, read_update
 from .residual.layer import PassMemo, memo_bytes_per_pixel
 from .search import scan_and_refine
@@ -120,6 +121,11 @@ def side_features(lossy: LossyCodec, payload: bytes, model: LoadedModel) -> torc
     return lossy.side_features(payload) if model.exact.config.side_channels else None
 
 
+def _pass_memo(image: np.ndarray, exact: ExactResidualModel, at_once: int = 1) -> PassMemo | None:
+    """A memo for the sweeps of one input of ``image``, where memory allows ``at_once`` of them."""
+    return PassMemo() if can_spare(image.shape[0] * image.shape[1], at_once * memo_bytes_per_pixel(exact)) else None
+
+
 def try_q(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel, gather_fit_samples: bool = True) -> QTrial:
     """Encode the lossy layer at ``q`` and estimate the residual layer's size (without the
     error feedback: it hardly moves the best Q, and the search tries many), gathering the
@@ -127,9 +133,7 @@ def try_q(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel, gath
     payload = lossy.encode(image, q)
     recon = lossy.decode(payload)
     side = side_features(lossy, payload, model)
-    # The search keeps its best trial besides the one it is trying: two memos at a time.
-    keep = can_spare(image.shape[0] * image.shape[1], 2 * memo_bytes_per_pixel(model.exact))
-    memo = PassMemo() if keep else None
+    memo = _pass_memo(image, model.exact, at_once=2)  # the search's best trial's and this one's
     residual = estimate_residual(model.exact, image, recon, q, gather_fit_samples, side=side, memo=memo)
     return QTrial(q, 8 * len(payload) + residual.bits, payload, recon, side, residual, memo)
 
@@ -260,7 +264,7 @@ def _whole_image_file(
     update = b""
     if fitted is not None:
         adapted = apply_update(model.model, model.exact, fitted[0])
-        memo = PassMemo() if can_spare(image.shape[0] * image.shape[1], memo_bytes_per_pixel(adapted)) else None
+        memo = _pass_memo(image, adapted)
         estimate = estimate_residual(adapted, image, trial.recon, trial.q, error_feedback=learning.error_feedback,
                                      side=trial.side, memo=memo)
         candidate = fitted[0].pack()
