@@ -176,6 +176,11 @@ def _residual_model(base: ResidualModel, side_channels: int) -> ResidualModel:
     return grown
 
 
+def best_checkpoint(checkpoint: Path) -> Path:
+    """Where training keeps the checkpoint of its best validation so far, beside ``checkpoint``."""
+    return checkpoint.with_name(checkpoint.stem + ".best" + checkpoint.suffix)
+
+
 def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: float | None = None,
               limit: int | None = None, device: str | None = None, log=print) -> tuple[LicModel, ResidualModel, dict]:
     """Train (or resume from ``checkpoint``) on ``data`` (a folder of PNGs or a GPU bundle's
@@ -200,6 +205,7 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
     side_group = {"params": side_params, "base_lr": cfg.lr}
     gen = torch.Generator().manual_seed(cfg.seed)
     step, elapsed, last_val = 0, 0.0, {}
+    best_val = float("inf")
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=dev, weights_only=False)
         lic.load_state_dict(state["lic"])
@@ -213,18 +219,29 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"].cpu())
         step, elapsed, last_val = state["step"], state["seconds"], state.get("validation", {})
+        best_val = state.get("best_validation", best_val)
         log(f"resumed from {checkpoint} at step {step}"
             + (" (the residual model grown to read the synthesis features, at zero)" if grown else ""))
     if side_params and len(opt.param_groups) == 2:
         opt.add_param_group(side_group)
 
-    def save() -> None:
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = checkpoint.with_suffix(".tmp")
+    def save(path: Path = checkpoint) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
         torch.save({"lic": lic.state_dict(), "residual": residual_model.state_dict(), "optimizer": opt.state_dict(),
                     "generator": gen.get_state(), "step": step, "seconds": elapsed, "config": cfg.to_dict(),
-                    "validation": last_val}, tmp)
-        tmp.replace(checkpoint)
+                    "validation": last_val, "best_validation": best_val}, tmp)
+        tmp.replace(path)
+
+    def validate() -> None:
+        # The validation totals wander as the pair specialises, so the best one so far is kept
+        # beside the last (the one to export), the last being the one to resume.
+        nonlocal last_val, best_val
+        last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
+        log(f"step {step}: val {last_val}")
+        if last_val["best"] < best_val:
+            best_val = last_val["best"]
+            save(best_checkpoint(checkpoint))
 
     budget_s = None if max_minutes is None else 60.0 * max_minutes
 
@@ -262,13 +279,12 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
             log(f"step {step}: train bpsp latent {yb:.4f} + hyper {zb:.4f} + residual {rb:.4f} = "
                 f"{yb + zb + rb:.4f}, mse {m:.1f}, {step / max(elapsed, 1e-9):.2f} steps/s, {elapsed / 60:.1f} min")
         if step % cfg.val_every == 0:
-            last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
-            log(f"step {step}: val {last_val}")
+            validate()
         if step % cfg.checkpoint_every == 0:
             save()
     bar.close()
-    last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
-    log(f"stopped at step {step} after {elapsed:.0f} s; val {last_val}")
+    validate()
+    log(f"stopped at step {step} after {elapsed:.0f} s")
     save()
     hardware = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     return (lic.cpu().eval(), residual_model.cpu().eval(),

@@ -8,6 +8,7 @@ import yaml
 from lossless_bpg.cli import main
 from lossless_bpg.lossy.lic import LicCodec
 from lossless_bpg.lossy.lic.weights import LicRegistry
+from lossless_bpg.train.lic import best_checkpoint
 from lossless_bpg.residual.registry import Registry
 
 TINY = {
@@ -33,6 +34,9 @@ def test_train_lic_resumes_and_exports_a_decodable_pair(train_dir, tmp_path):
     assert main([*common, "--export", "tiny", "--export-dir", str(tmp_path)]) == 0
     state = torch.load(ckpt, weights_only=False)
     assert state["step"] == 4 and {20, 36} <= set(state["validation"])
+    best = torch.load(best_checkpoint(ckpt), weights_only=False)
+    assert best["validation"]["best"] == best["best_validation"] == state["best_validation"]
+    assert best["best_validation"] <= state["validation"]["best"] and best["step"] in (2, 4)
     card = LicRegistry(tmp_path / "lic").card("default")
     assert card.name == "tiny" and card.meta["training"]["step"] == 4
     assert Registry(tmp_path).card(card.residual_model).q_range == (12, 40)
