@@ -318,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Q search effort: 1 = the model's usual Q (fastest), 2 = default, 3 = widest")
     p.add_argument("--adapt", choices=ADAPT_MODES, default="auto",
                    help="auto (default): fine-tune the residual model to each image where that saves "
-                        "more than it costs to send (longer fit at higher effort); none: never")
+                        "more than it costs to send (longer fit at higher effort; at -e 3 also the "
+                        "backward error feedback where it pays); none: never")
     p.add_argument("--backend", default="hevc", help="lossy layer: hevc (default), lic (the learned one; its own residual model "
                         "is then the default) or bpg (needs libbpg's tools)")
     p.add_argument("--model", default="default", help="residual model name or .pt path")

@@ -22,6 +22,7 @@ import yaml
 from lossless_bpg.codec import compress, decompress
 from lossless_bpg.container import unpack
 from lossless_bpg.describe import describe
+from lossless_bpg.effort import ERROR_FEEDBACK_EFFORT
 from lossless_bpg.errors import ModelMismatchError
 from lossless_bpg.lossy import get_lossy_codec, residual_model_name
 from lossless_bpg.lossy.lic import LicCodec, weights
@@ -229,7 +230,8 @@ def test_a_residual_model_reading_the_synthesis_features_codes_exactly(side_weig
     paired = load_model(residual_model_name("default", "lic"), side_weights_dir)
     assert paired.exact.config.side_channels == TINY.channels == LicCodec().side_channels
     image = _image(seed=5)
-    result = compress(image, paired, backend="lic")  # Q search, fine-tuning, feedback: all with the features
+    # Q search, fine-tuning, error feedback: all with the features
+    result = compress(image, paired, backend="lic", effort=ERROR_FEEDBACK_EFFORT)
     with torch_threads(1):
         one, _ = decompress(result.data, paired)
     with torch_threads(2):

@@ -14,6 +14,7 @@ import torch
 
 from lossless_bpg.codec import compress, decompress
 from lossless_bpg.container import FLAG_ERROR_FEEDBACK, pack, unpack
+from lossless_bpg.effort import ERROR_FEEDBACK_EFFORT
 from lossless_bpg.errors import ChecksumError, FormatError
 from lossless_bpg.residual.backward import MIN_SAMPLES, ErrorFeedback, _solve, mixture_means
 from lossless_bpg.residual.exact_cdf import MEAN_BITS, P
@@ -41,7 +42,7 @@ def textured() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def with_feedback(model, textured) -> bytes:
-    data = compress(textured, model, quality=24).data
+    data = compress(textured, model, quality=24, effort=ERROR_FEEDBACK_EFFORT).data
     assert unpack(data).header.error_feedback, "the encoder should choose the feedback for correlated grain"
     return data
 
