@@ -28,7 +28,7 @@ from .container import (
     tile_grid,
     unpack,
 )
-from .effort import DEFAULT_EFFORT, EFFORT_SEARCH, PerImageLearning
+from .effort import DEFAULT_EFFORT, EFFORT_SEARCH, PerImageLearning, QSearch
 from .errors import (
     ChecksumError,
     FormatError,
@@ -154,8 +154,8 @@ def choose_q(
     """
     if start is None:
         start = Q_START if model.q_start is None else model.q_start
-    offsets, steps = EFFORT_SEARCH[effort]
-    best, costs = _search_q(image, lossy, model, [start + d for d in offsets], steps, {}, progress,
+    search = EFFORT_SEARCH[effort]
+    best, costs = _search_q(image, lossy, model, [start + d for d in search.scan], search, {}, progress,
                             gather_fit_samples)
     assert best is not None  # the scan evaluates at least one Q
     return best, costs
@@ -168,7 +168,8 @@ def refine_q(
     """Continue a search of ``image`` that saw the costs ``known``: the pattern search of
     ``effort`` from ``start``. Returns the cheapest of the Qs it newly tried (None if it tried
     none; it may cost more than the best of ``known``) and every cost seen."""
-    return _search_q(image, lossy, model, [start], EFFORT_SEARCH[effort][1], known, None, gather_fit_samples)
+    return _search_q(image, lossy, model, [start], EFFORT_SEARCH[effort]._replace(parabola=False), known, None,
+                     gather_fit_samples)
 
 
 def trial_samples_used(model: LoadedModel, learning: PerImageLearning) -> bool:
@@ -192,7 +193,7 @@ def _search_q(
     lossy: LossyCodec,
     model: LoadedModel,
     scan: list[int],
-    steps: tuple[int, ...],
+    search: QSearch,
     known: dict[int, float],
     progress: Callable[[int, float], None] | None,
     gather_fit_samples: bool,
@@ -209,7 +210,7 @@ def _search_q(
             best = trial
         return trial.total_bits
 
-    _, costs = scan_and_refine(cost, scan, lo, hi, steps, known)
+    _, costs = scan_and_refine(cost, scan, lo, hi, search.steps, known, search.parabola)
     return best, costs
 
 

@@ -2,16 +2,33 @@
 its options from these)."""
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
-#: Encoder effort -> the Q search: points scanned (offsets from the model's starting Q), then
-#: the pattern-search steps from the best of them. Effort 1 takes the starting Q. Chosen on the
-#: validation crops' full Q curves (loss against each crop's best Q / HEVC encodes per image):
-#: scan (-8, 0, 8) + step 1: 0.08 % / 6.1; scan (-12, -6, 0, 6, 12) + steps 2, 1: 0.03 % / 8.5;
-#: the previous search (steps 2, 1 from the starting Q alone): 0.32 % / 6.3. Effort 2 then
-#: gained a step of 2 before the step of 1: on a 960x536 tile of a photograph (not Kodak) the
-#: estimated total was 666.9, 667.6, 668.9, 688.5, 688.5, 689.9 kB at Q 16..21; the scan's best,
-#: Q 20, had a neighbour 0.01 % dearer (Q 19), so steps of 1 stopped there, 3 % above Q 16.
-EFFORT_SEARCH = {1: ((0,), ()), 2: ((-8, 0, 8), (2, 1)), 3: ((-12, -6, 0, 6, 12), (2, 1))}
+
+class QSearch(NamedTuple):
+    """A Q search (see search.scan_and_refine): the points scanned (offsets from the model's
+    starting Q), whether parabola vertices are tried next, then the pattern-search steps."""
+
+    scan: tuple[int, ...]
+    steps: tuple[int, ...]
+    parabola: bool = False
+
+
+#: Encoder effort -> the Q search. Effort 1 takes the starting Q. Chosen on the validation
+#: crops' full Q curves (58 crops, every Q of the search range; loss against each crop's best
+#: Q / HEVC encodes per image; scripts/experiments/q_curves.py and q_search_strategies.py):
+#: scan (-8, 0, 8) + steps 2, 1 (effort 2 until 0.4.2): 0.042 % / 7.52; the same scan, then
+#: parabola vertices, then step 1 (effort 2 since): 0.054 % / 6.43, one HEVC encode and one
+#: sweep of the residual model less (about 1 s per Kodak image); vertices alone: 0.30 % / 4.45;
+#: scan (-12, -6, 0, 6, 12) + steps 2, 1 (effort 3): 0.035 % / 9.02. The step of 2 at effort 3:
+#: on a 960x536 tile of a photograph (not Kodak) the estimated total was 666.9, 667.6, 668.9,
+#: 688.5, 688.5, 689.9 kB at Q 16..21; the scan's best, Q 20, had a neighbour 0.01 % dearer
+#: (Q 19), so steps of 1 stopped there, 3 % above Q 16.
+EFFORT_SEARCH = {
+    1: QSearch((0,), ()),
+    2: QSearch((-8, 0, 8), (1,), parabola=True),
+    3: QSearch((-12, -6, 0, 6, 12), (2, 1)),
+}
 DEFAULT_EFFORT = 2
 #: Encoder effort -> steps of the per-image fine-tuning's fit (residual.finetune), 0: none.
 FINETUNE_STEPS = {1: 0, 2: 40, 3: 160}

@@ -12,11 +12,13 @@ def scan_and_refine(
     hi: int,
     steps: Sequence[int] = (1,),
     known: dict[int, float] | None = None,
+    parabola: bool = False,
 ) -> tuple[int, dict[int, float]]:
     """Minimise ``cost`` over integers in [lo, hi]: evaluate every ``scan`` point (clamped into
-    the range), then from the cheapest move by the first step while a neighbour is cheaper, then
-    by the next step, and so on. Returns (best, every cost seen); each point is evaluated at
-    most once; points in ``known`` (costs seen by an earlier search) are not evaluated again.
+    the range); with ``parabola``, then the vertices of parabolas (see :func:`_parabola_search`);
+    then from the cheapest move by the first step while a neighbour is cheaper, then by the
+    next step, and so on. Returns (best, every cost seen); each point is evaluated at most once;
+    points in ``known`` (costs seen by an earlier search) are not evaluated again.
 
     The scan is what keeps the search out of local minima: the total size is only roughly
     convex in Q, with bumps of a few tenths of a percent that stop a pattern search started
@@ -33,6 +35,8 @@ def scan_and_refine(
 
     points = dict.fromkeys(min(max(q, lo), hi) for q in scan)  # clamped, in order, no repeats
     best = min(points, key=f)
+    if parabola:
+        best = _parabola_search(f, seen, lo, hi)
     for step in steps:
         moved = True
         while moved:
@@ -42,3 +46,45 @@ def scan_and_refine(
                     best, moved = cand, True
                     break
     return best, seen
+
+
+#: Most parabola vertices one search tries (it usually stops after one or two).
+MAX_VERTICES = 4
+
+
+def _vertex(a: int, b: int, c: int, fa: float, fb: float, fc: float) -> float | None:
+    """Abscissa of the minimum of the parabola through (a, fa), (b, fb), (c, fc), a < b < c;
+    None where it has none (not convex)."""
+    den = (b - a) * (fb - fc) - (b - c) * (fb - fa)
+    if den >= 0:
+        return None
+    return b - 0.5 * ((b - a) ** 2 * (fb - fc) - (b - c) ** 2 * (fb - fa)) / den
+
+
+def _parabola_search(f: Callable[[int], float], seen: dict[int, float], lo: int, hi: int) -> int:
+    """From the points ``seen``: try the vertex of the parabola through the cheapest point and
+    its nearest tried neighbours (one either side, or the two nearest where it is the end of
+    what was tried: the vertex then lies beyond it, by at most their spacing), until a vertex
+    rounds to a point already tried or there is none. The total size is smooth in Q at the
+    scale of a scan's spacing, so its vertex lands at or next to the best Q, where a pattern
+    search from the cheapest scan point needs several steps to get."""
+    for _ in range(MAX_VERTICES):
+        best = min(seen, key=seen.__getitem__)
+        left = sorted(q for q in seen if q < best)
+        right = sorted(q for q in seen if q > best)
+        if left and right:
+            a, b, c = left[-1], best, right[0]
+        elif len(left) >= 2:
+            a, b, c = left[-2], left[-1], best
+        elif len(right) >= 2:
+            a, b, c = best, right[0], right[1]
+        else:
+            break
+        x = _vertex(a, b, c, seen[a], seen[b], seen[c])
+        if x is None:
+            break
+        q = min(max(round(x), lo, a - (b - a)), hi, c + (c - b))
+        if q in seen:
+            break
+        f(q)
+    return min(seen, key=seen.__getitem__)

@@ -39,3 +39,41 @@ def test_an_empty_scan_is_refused():
 
     with pytest.raises(ValueError):
         scan_and_refine(lambda x: 0.0, [], 0, 10)
+
+
+def test_a_parabola_through_the_scan_lands_on_the_minimum_of_a_smooth_curve():
+    cost, calls = _counting(lambda x: (x - 31.3) ** 2)
+    best, _ = scan_and_refine(cost, [20, 28, 36], 10, 40, steps=(1,), parabola=True)
+    assert best == 31
+    assert calls == [20, 28, 36, 31, 30, 32]  # the vertex, then its two neighbours to confirm it
+    pattern, pattern_calls = _counting(lambda x: (x - 31.3) ** 2)
+    assert scan_and_refine(pattern, [20, 28, 36], 10, 40, steps=(2, 1))[0] == 31
+    assert len(pattern_calls) == 8
+
+
+def test_the_vertex_may_lie_beyond_the_cheapest_scan_point_by_at_most_the_scan_spacing():
+    cost, calls = _counting(lambda x: (x - 33.3) ** 2)
+    assert scan_and_refine(cost, [20, 28, 36], 10, 40, steps=(1,), parabola=True)[0] == 33
+    assert calls[3] == 33  # from the parabola through 20, 28, 36, although 36 was the cheapest
+    far, far_calls = _counting(lambda x: (x - 70) ** 2)
+    assert scan_and_refine(far, [20, 28, 36], 10, 100, steps=(), parabola=True)[0] == 68
+    assert far_calls[3:] == [44, 52, 60, 68]  # by at most 8 at a time (not the vertex 70), 4 at most
+
+
+def test_the_parabola_search_refits_until_its_vertex_was_already_tried():
+    # Asymmetric: the first vertex (through 20, 28, 36) falls short; the next one lands.
+    cost, calls = _counting(lambda x: abs(x - 31) ** 1.5)
+    best, _ = scan_and_refine(cost, [20, 28, 36], 10, 40, steps=(1,), parabola=True)
+    assert best == 31
+    assert len(calls) <= 7
+
+
+def test_without_a_convex_parabola_the_pattern_search_takes_over():
+    curve = {q: 0.0 for q in range(10, 41)}
+    curve.update({20: 5.0, 28: 1.0, 36: 0.0, 37: -1.0, 38: -2.0})  # the cheapest scan point is at an end
+    best, _ = scan_and_refine(curve.get, [20, 28, 36], 10, 40, steps=(1,), parabola=True)
+    assert best == 38
+    concave = {q: -((q - 28) ** 2) for q in range(10, 41)}
+    cost, calls = _counting(concave.get)
+    scan_and_refine(cost, [27, 28, 29], 10, 40, steps=(), parabola=True)
+    assert calls == [27, 28, 29]  # no vertex to try

@@ -8,8 +8,8 @@ import yaml
 from lossless_bpg.cli import main
 from lossless_bpg.lossy.lic import LicCodec
 from lossless_bpg.lossy.lic.weights import LicRegistry
-from lossless_bpg.train.lic import best_checkpoint
 from lossless_bpg.residual.registry import Registry
+from lossless_bpg.train.lic import best_checkpoint
 
 TINY = {
     "lic": {"channels": 8, "latent_channels": 8, "hyper_channels": 4},
