@@ -56,7 +56,7 @@ from .residual import (
 )
 from .residual.exact import ExactResidualModel
 from .residual.finetune import HeadUpdate, apply_update, fit_update, read_update
-from .residual.layer import PassMemo, memo_bytes_per_pixel
+from .residual.layer import PassMemo, hidden_bytes_per_pixel, memo_bytes_per_pixel, memo_from_hidden
 from .search import scan_and_refine
 from .threads import Background, torch_threads
 
@@ -242,15 +242,23 @@ def _whole_image_file(
     model fine-tuned to the image (``learning.finetune_steps`` steps of the fit) and the
     error feedback each where it pays."""
 
+    # The fit runs the model over every pass anyway: where memory allows, it keeps the heads'
+    # last hidden activations, from which the fine-tuned model's first sweep needs only its
+    # changed last layers (0.5 s less per Kodak image; the same file).
+    pixels = image.shape[0] * image.shape[1]
+    hidden: dict[int, torch.Tensor] | None = None
+    if can_spare(pixels, hidden_bytes_per_pixel(model.exact) + memo_bytes_per_pixel(model.exact)):
+        hidden = {}
+
     def fit() -> tuple[HeadUpdate, float] | None:
         if not learning.finetune_steps or model.exact.steps == 1:
             return None
-        return fit_update(model.exact, image, trial.recon, trial.q, learning.finetune_steps, trial.side)
+        return fit_update(model.exact, image, trial.recon, trial.q, learning.finetune_steps, trial.side, hidden)
 
     # The fit runs on one thread (see fit_update): where torch has more and memory allows, the
     # image is coded without the update meanwhile (measured: 1.7 s less per Kodak image; the
     # file is the same either way).
-    beside = torch.get_num_threads() > 1 and can_spare(image.shape[0] * image.shape[1], FIT_BESIDE_BYTES_PER_PIXEL)
+    beside = torch.get_num_threads() > 1 and can_spare(pixels, FIT_BESIDE_BYTES_PER_PIXEL)
     fitting = Background(fit) if beside else None
     base = trial.residual
     if not trial_samples_used(model, learning):
@@ -265,7 +273,11 @@ def _whole_image_file(
     update = b""
     if fitted is not None:
         adapted = apply_update(model.model, model.exact, fitted[0])
-        memo = _pass_memo(image, adapted)
+        if hidden:
+            memo: PassMemo | None = memo_from_hidden(adapted, trial.recon, trial.q, trial.side, hidden)
+        else:
+            memo = _pass_memo(image, adapted)
+        hidden = None
         estimate = estimate_residual(adapted, image, trial.recon, trial.q, error_feedback=learning.error_feedback,
                                      side=trial.side, memo=memo)
         candidate = fitted[0].pack()

@@ -223,6 +223,14 @@ class ExactResidualModel:
         if self.steps == 1:
             return self._split(F.pixel_shuffle(self.head(features), 2))
         hidden, out = self.head_hidden_and_output(features, step, residual)
+        return self._params(out, hidden)
+
+    def params_from_hidden(self, step: int, hidden: torch.Tensor) -> ExactParams:
+        """Pass ``step``'s parameters from its head's last hidden activations (as
+        :meth:`head_hidden_and_output` gives them): only the head's last layer runs."""
+        return self._params(self.heads[step][2](hidden), hidden)
+
+    def _params(self, out: torch.Tensor, hidden: torch.Tensor) -> ExactParams:
         params = self._split(out)
         if self.config.channel_net_channels:
             params.hidden, params.refiner = hidden, self.refine_channel

@@ -174,9 +174,10 @@ class _PassData:
 
 
 def _gather(exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int,
-            side: torch.Tensor | None) -> _PassData | None:
+            side: torch.Tensor | None, hidden_of: dict[int, torch.Tensor] | None = None) -> _PassData | None:
     """Run the integer model over every pass, teacher-forced with the true residuals, and keep
-    what the fit needs at a regular sample of each pass's positions (None: no pass has any)."""
+    what the fit needs at a regular sample of each pass's positions (None: no pass has any),
+    and in ``hidden_of`` (if given) every pass's hidden activations, cropped to the pass."""
     height, width = recon.shape[:2]
     residual = image.astype(np.int16) - recon.astype(np.int16)
     recon_t = pad_to_multiple(_chw(recon))
@@ -189,6 +190,8 @@ def _gather(exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: 
         if not h or not w:
             continue
         hidden, head_out = exact.head_hidden_and_output(features, step, canvas)
+        if hidden_of is not None:
+            hidden_of[step] = hidden[..., :h, :w]
         target = pass_lattice(canvas, step, exact.steps)
         pick = torch.arange(0, h * w, max(1, -(-h * w // FIT_POSITIONS)))
         refine = None
@@ -229,14 +232,15 @@ def _bits(data: _PassData, mixtures: int, delta_w: torch.Tensor, delta_b: torch.
 
 def fit_update(
     exact: ExactResidualModel, image: np.ndarray, recon: np.ndarray, q: int, steps: int,
-    side: torch.Tensor | None = None,
+    side: torch.Tensor | None = None, hidden: dict[int, torch.Tensor] | None = None,
 ) -> tuple[HeadUpdate, float] | None:
     """Fit the change of the heads' last layer to this image (``steps`` Adam steps on a sample
     of every pass), quantised on the grid that minimises the sample's bits plus the change's
     own bytes. Returns the change and its estimated saving in bits over the whole image (side
-    information counted), or None when no grid saves anything."""
+    information counted), or None when no grid saves anything. Fills ``hidden`` (if given)
+    with every pass's last hidden activations, by pass (see :func:`.layer.memo_from_hidden`)."""
     with torch.no_grad():  # not inference mode: the fit's autograd reads these tensors
-        data = _gather(exact, image, recon, q, side)
+        data = _gather(exact, image, recon, q, side, hidden)
     if data is None:
         return None
     # The fit's float sums depend on how torch splits them over threads; on one thread the

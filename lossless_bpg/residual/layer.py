@@ -100,6 +100,31 @@ class PassMemo:
             coupling=params.coupling.long())
 
 
+def hidden_bytes_per_pixel(model: ExactResidualModel) -> int:
+    """What the heads' last hidden activations of every pass (:func:`memo_from_hidden`'s
+    input) take per pixel."""
+    return model.config.head_channels * torch.finfo(model.fmt.dtype).bits // 8
+
+
+def memo_from_hidden(
+    model: ExactResidualModel, recon: np.ndarray, q: int, side: torch.Tensor | None, hidden: dict[int, torch.Tensor]
+) -> PassMemo:
+    """A complete memo of ``model``'s pass parameters for this input, made from ``hidden``, the
+    heads' last hidden activations of every pass (cropped to the pass, as
+    :func:`.finetune.fit_update` keeps them) that a model differing from ``model`` only in
+    the heads' last layers computed for the same input: what a sweep of ``model`` would
+    compute, with only the last layers run (the fine-tuned model's first sweep)."""
+    memo = PassMemo()
+    memo.bind(model, recon, q, side)
+    height, width = recon.shape[:2]
+    for step in range(model.steps):
+        h, w = pass_extent(step, model.steps, height, width)
+        if h and w:
+            memo.put(step, model.params_from_hidden(step, hidden[step]))
+    memo.complete = True
+    return memo
+
+
 class _Passes:
     """Runs the exact model pass by pass over a padded residual canvas shared by encoder and
     decoder, so both compute every CDF from identical integers."""

@@ -124,3 +124,25 @@ def test_a_pass_memo_replays_the_first_sweep_and_changes_no_byte(model, rng, mon
         estimate_residual(model.exact, image, recon.copy(), 24, memo=memo)  # another input
     with pytest.raises(ValueError, match="one model, reconstruction"):
         estimate_residual(model.exact, image, recon, 25, memo=memo)
+
+
+def test_the_fine_tuned_models_memo_made_from_the_fits_hidden_activations_changes_no_byte(model, rng, monkeypatch):
+    from lossless_bpg.residual.finetune import apply_update, fit_update
+    from lossless_bpg.residual.layer import memo_from_hidden
+
+    image, recon = _noisy_pair(rng)
+    hidden: dict = {}
+    fitted = fit_update(model.exact, image, recon, 24, 10, hidden=hidden)
+    assert fitted is not None and sorted(hidden) == list(range(model.exact.steps))
+    adapted = apply_update(model.model, model.exact, fitted[0])
+    expected = encode_residual(adapted, image, recon, 24)
+    memo = memo_from_hidden(adapted, recon, 24, None, hidden)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("a sweep made from the hidden activations must not run the network")
+
+    monkeypatch.setattr(adapted, "features", no_network)
+    monkeypatch.setattr(adapted, "head_hidden_and_output", no_network)
+    assert encode_residual(adapted, image, recon, 24, memo=memo) == expected
+    with pytest.raises(ValueError, match="one model, reconstruction"):
+        encode_residual(model.exact, image, recon, 24, memo=memo)  # the model the activations came from
