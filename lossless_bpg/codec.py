@@ -508,6 +508,12 @@ def _decode_whole(f: LbpgFile, model: LoadedModel) -> np.ndarray:
     """The exact pixels of one whole-image file (or tile), checked against its checksum."""
     h = f.header
     lossy = get_lossy_codec(backend_name_from_id(h.backend_id))
+    reads = model.exact.config.side_channels
+    if reads and reads != lossy.side_channels:
+        # The encoder never writes such a pair (compress refuses it): a damaged header.
+        raise FormatError(f"the file's residual model {model.name} reads {reads} channels of its lossy layer's "
+                          f"decoder features, and its lossy layer ({lossy.name}) gives "
+                          f"{lossy.side_channels or 'none'}: the file is damaged")
     try:
         recon = lossy.decode(f.lossy, size=(h.height, h.width))
         side = side_features(lossy, f.lossy, model)

@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -20,10 +21,10 @@ import torch
 import yaml
 
 from lossless_bpg.codec import compress, decompress
-from lossless_bpg.container import unpack
+from lossless_bpg.container import pack, unpack
 from lossless_bpg.describe import describe
 from lossless_bpg.effort import ERROR_FEEDBACK_EFFORT
-from lossless_bpg.errors import ModelMismatchError
+from lossless_bpg.errors import FormatError, ModelMismatchError
 from lossless_bpg.lossy import get_lossy_codec, residual_model_name
 from lossless_bpg.lossy.lic import LicCodec, weights
 from lossless_bpg.lossy.lic.config import LicConfig
@@ -240,6 +241,11 @@ def test_a_residual_model_reading_the_synthesis_features_codes_exactly(side_weig
     np.testing.assert_array_equal(two, image)
     with pytest.raises(ValueError, match="decoder features"):
         compress(image, paired, backend="hevc", quality=30)
+    # a header whose backend was damaged into hevc names the mismatch
+    f = unpack(result.data)
+    damaged = pack(replace(f, header=replace(f.header, backend_id=get_lossy_codec("hevc").backend_id)))
+    with pytest.raises(FormatError, match=r"reads .* channels of its lossy layer's decoder features.*\(hevc\) gives none"):
+        decompress(damaged, paired)
 
 
 def test_the_default_residual_model_follows_the_backend(lic):
