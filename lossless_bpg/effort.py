@@ -18,9 +18,11 @@ class QSearch(NamedTuple):
 #: crops' full Q curves (58 crops, every Q of the search range; loss against each crop's best
 #: Q / HEVC encodes per image; scripts/experiments/q_curves.py and q_search_strategies.py):
 #: scan (-8, 0, 8) + steps 2, 1 (effort 2 until 0.4.2): 0.042 % / 7.52; the same scan, then
-#: parabola vertices, then step 1 (effort 2 since): 0.054 % / 6.43, one HEVC encode and one
-#: sweep of the residual model less (about 1 s per Kodak image); vertices alone: 0.30 % / 4.45;
-#: scan (-12, -6, 0, 6, 12) + steps 2, 1 (effort 3): 0.035 % / 9.02. The step of 2 at effort 3:
+#: parabola vertices, then step 1 (effort 2 since): 0.052 % / 6.62, about one HEVC encode and
+#: one sweep of the residual model less (~1 s per Kodak image); vertices alone: 0.11 % / 5.21;
+#: scan (-12, -6, 0, 6, 12) + steps 2, 1 (effort 3): 0.035 % / 9.02. Where the scan's end wins,
+#: the search walks out by half its spacing at a time before taking vertices (a clean
+#: photograph with its best Q at 12: 6 Qs tried, not the 11 of extrapolated vertices). The step of 2 at effort 3:
 #: on a 960x536 tile of a photograph (not Kodak) the estimated total was 666.9, 667.6, 668.9,
 #: 688.5, 688.5, 689.9 kB at Q 16..21; the scan's best, Q 20, had a neighbour 0.01 % dearer
 #: (Q 19), so steps of 1 stopped there, 3 % above Q 16.

@@ -62,28 +62,30 @@ def _vertex(a: int, b: int, c: int, fa: float, fb: float, fc: float) -> float | 
 
 
 def _parabola_search(f: Callable[[int], float], seen: dict[int, float], lo: int, hi: int) -> int:
-    """From the points ``seen``: try the vertex of the parabola through the cheapest point and
-    its nearest tried neighbours (one either side, or the two nearest where it is the end of
-    what was tried: the vertex then lies beyond it, by at most their spacing), until a vertex
-    rounds to a point already tried or there is none. The total size is smooth in Q at the
-    scale of a scan's spacing, so its vertex lands at or next to the best Q, where a pattern
-    search from the cheapest scan point needs several steps to get."""
+    """From the points ``seen``: while the cheapest point is the end of what was tried, try one
+    spacing further out (the minimum lies beyond it: a parabola would only extrapolate);
+    once it is bracketed, try the vertex of the parabola through it and its nearest tried
+    neighbours either side, until a vertex rounds to a point already tried or there is none.
+    The total size is smooth in Q at the scale of a scan's spacing, so the vertex lands at or
+    next to the best Q, where a pattern search from the cheapest scan point needs several steps
+    to get."""
+    reach = 0
     for _ in range(MAX_VERTICES):
         best = min(seen, key=seen.__getitem__)
-        left = sorted(q for q in seen if q < best)
-        right = sorted(q for q in seen if q > best)
-        if left and right:
-            a, b, c = left[-1], best, right[0]
-        elif len(left) >= 2:
-            a, b, c = left[-2], left[-1], best
-        elif len(right) >= 2:
-            a, b, c = best, right[0], right[1]
+        left = [q for q in seen if q < best]
+        right = [q for q in seen if q > best]
+        if not left and not right:
+            break
+        if not left or not right:
+            # Half the scan's spacing out, then as far again each time the end still wins.
+            reach = reach or max(1, ((min(right) - best) if right else (best - max(left))) // 2)
+            q = min(max(best - reach if right else best + reach, lo), hi)
         else:
-            break
-        x = _vertex(a, b, c, seen[a], seen[b], seen[c])
-        if x is None:
-            break
-        q = min(max(round(x), lo, a - (b - a)), hi, c + (c - b))
+            a, c = max(left), min(right)
+            x = _vertex(a, best, c, seen[a], seen[best], seen[c])
+            if x is None:
+                break
+            q = round(x)
         if q in seen:
             break
         f(q)

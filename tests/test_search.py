@@ -51,13 +51,14 @@ def test_a_parabola_through_the_scan_lands_on_the_minimum_of_a_smooth_curve():
     assert len(pattern_calls) == 8
 
 
-def test_the_vertex_may_lie_beyond_the_cheapest_scan_point_by_at_most_the_scan_spacing():
+def test_past_an_end_of_the_scan_it_walks_out_by_half_the_spacing_then_takes_the_vertex():
     cost, calls = _counting(lambda x: (x - 33.3) ** 2)
     assert scan_and_refine(cost, [20, 28, 36], 10, 40, steps=(1,), parabola=True)[0] == 33
-    assert calls[3] == 33  # from the parabola through 20, 28, 36, although 36 was the cheapest
-    far, far_calls = _counting(lambda x: (x - 70) ** 2)
-    assert scan_and_refine(far, [20, 28, 36], 10, 100, steps=(), parabola=True)[0] == 68
-    assert far_calls[3:] == [44, 52, 60, 68]  # by at most 8 at a time (not the vertex 70), 4 at most
+    assert calls == [20, 28, 36, 40, 33, 32, 34]  # 36 is the cheapest scan point: 40 brackets it
+    # a minimum far below the scan (a clean image wanting the finest Q): steps of 4, not of 1
+    far, far_calls = _counting(lambda x: (x - 12) + 0.001 * x * x)
+    assert scan_and_refine(far, [20, 28, 36], 12, 46, steps=(1,), parabola=True)[0] == 12
+    assert far_calls == [20, 28, 36, 16, 12, 13]
 
 
 def test_the_parabola_search_refits_until_its_vertex_was_already_tried():
@@ -73,7 +74,6 @@ def test_without_a_convex_parabola_the_pattern_search_takes_over():
     curve.update({20: 5.0, 28: 1.0, 36: 0.0, 37: -1.0, 38: -2.0})  # the cheapest scan point is at an end
     best, _ = scan_and_refine(curve.get, [20, 28, 36], 10, 40, steps=(1,), parabola=True)
     assert best == 38
-    concave = {q: -((q - 28) ** 2) for q in range(10, 41)}
-    cost, calls = _counting(concave.get)
-    scan_and_refine(cost, [27, 28, 29], 10, 40, steps=(), parabola=True)
-    assert calls == [27, 28, 29]  # no vertex to try
+    flat, calls = _counting(lambda x: 1.0)
+    scan_and_refine(flat, [20, 28, 36], 10, 40, steps=(), parabola=True)
+    assert calls == [20, 28, 36, 16]  # one look past the end that ties, then no vertex to try
