@@ -156,3 +156,22 @@ def test_residual_layer_round_trip_with_a_generation_2_model(model, rng):
     layer = encode_residual(exact, image, recon, 30)
     residual = decode_residual(exact, recon, 30, layer)
     assert np.array_equal(residual, image.astype(np.int16) - recon.astype(np.int16))
+
+
+def test_a_fine_tuned_generation_2_model_codes_the_same_from_the_fits_hidden_activations(model, rng):
+    from lossless_bpg.residual.finetune import apply_update, fit_update
+    from lossless_bpg.residual.layer import memo_from_hidden
+
+    torch.manual_seed(0)  # the grown model's new layers start from torch's own initialisation
+    grown = _grown(model.model, perturb=0.05)
+    exact = ExactResidualModel(grown)
+    recon = rng.integers(60, 200, (64, 72, 3)).astype(np.uint8)  # flat noise the update can learn
+    image = np.clip(recon.astype(int) + rng.integers(-6, 7, recon.shape), 0, 255).astype(np.uint8)
+    hidden: dict = {}
+    fitted = fit_update(exact, image, recon, 30, 8, hidden=hidden)
+    assert fitted is not None
+    adapted = apply_update(grown, exact, fitted[0])
+    layer = encode_residual(adapted, image, recon, 30)
+    assert encode_residual(adapted, image, recon, 30, memo=memo_from_hidden(adapted, recon, 30, None, hidden)) == layer
+    residual = decode_residual(adapted, recon, 30, layer)
+    assert np.array_equal(residual, image.astype(np.int16) - recon.astype(np.int16))
