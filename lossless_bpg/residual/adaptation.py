@@ -38,9 +38,9 @@ LOG_SCALE_OFFSET, MEAN_GAIN, MEAN_OFFSET, LOG_SCALE_GAIN, LOGIT_GAIN, LOGIT_OFFS
 #: Adapted means are limited to this many grey levels either side of zero.
 MEAN_LIMIT = 1024
 #: The fit looks at no more than about this many subpixels of a stream (on a grid). 1024
-#: instead of 2048 (until 0.4.3): the same total size on four 768x512 photographs and ten
-#: validation crops (-0.005 %; 512: +0.05 %), about 0.6 s less per 768x512 encode
-#: (benchmarks/recalibration_sample.md).
+#: instead of 2048 (until 0.4.3): +0.04 % on ten validation crops, -0.005 % with four 768x512
+#: photographs (512: +0.12 % / +0.05 %), about 0.6 s less per 768x512 encode
+#: (benchmarks/recalibration_sample.md); on Kodak afterwards +0.04 % for 1.5 s less.
 FIT_MAX_SUBPIXELS = 1024
 #: L-BFGS iterations: the log-scale offsets alone (one per stream: converges fast), then all.
 OFFSET_FIT_ITERATIONS = 4
