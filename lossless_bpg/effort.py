@@ -22,10 +22,10 @@ class QSearch(NamedTuple):
 #: one sweep of the residual model less (~1 s per Kodak image); vertices alone: 0.11 % / 5.21;
 #: scan (-12, -6, 0, 6, 12) + steps 2, 1 (effort 3): 0.035 % / 9.02. Where the scan's end wins,
 #: the search walks out by half its spacing at a time before taking vertices (a clean
-#: photograph with its best Q at 12: 6 Qs tried, not the 11 of extrapolated vertices). The step of 2 at effort 3:
-#: on a 960x536 tile of a photograph (not Kodak) the estimated total was 666.9, 667.6, 668.9,
-#: 688.5, 688.5, 689.9 kB at Q 16..21; the scan's best, Q 20, had a neighbour 0.01 % dearer
-#: (Q 19), so steps of 1 stopped there, 3 % above Q 16.
+#: photograph with its best Q at 12: 6 Qs tried, not the 11 of extrapolated vertices).
+#: The step of 2 at effort 3: on a 960x536 tile of a photograph (not Kodak) the estimated
+#: total was 666.9, 667.6, 668.9, 688.5, 688.5, 689.9 kB at Q 16..21; the scan's best, Q 20,
+#: had a neighbour 0.01 % dearer (Q 19), so steps of 1 stopped there, 3 % above Q 16.
 EFFORT_SEARCH = {
     1: QSearch((0,), ()),
     2: QSearch((-8, 0, 8), (1,), parabola=True),
