@@ -168,6 +168,7 @@ def refine_q(
     """Continue a search of ``image`` that saw the costs ``known``: the pattern search of
     ``effort`` from ``start``. Returns the cheapest of the Qs it newly tried (None if it tried
     none; it may cost more than the best of ``known``) and every cost seen."""
+    # Steps only: the tile's own search, whose costs are ``known``, already took the vertices.
     return _search_q(image, lossy, model, [start], EFFORT_SEARCH[effort]._replace(parabola=False), known, None,
                      gather_fit_samples)
 
@@ -277,7 +278,7 @@ def _whole_image_file(
             memo: PassMemo | None = memo_from_hidden(adapted, trial.recon, trial.q, trial.side, hidden)
         else:
             memo = _pass_memo(image, adapted)
-        hidden = None
+        hidden = None  # the memo holds what the sweeps need: free the activations now
         estimate = estimate_residual(adapted, image, trial.recon, trial.q, error_feedback=learning.error_feedback,
                                      side=trial.side, memo=memo)
         candidate = fitted[0].pack()

@@ -1,4 +1,5 @@
-"""Integer search, used to choose Q per image: a coarse scan, then a pattern search."""
+"""Integer search, used to choose Q per image: a coarse scan, optionally parabola vertices,
+then a pattern search."""
 
 from __future__ import annotations
 
@@ -62,8 +63,9 @@ def _vertex(a: int, b: int, c: int, fa: float, fb: float, fc: float) -> float | 
 
 
 def _parabola_search(f: Callable[[int], float], seen: dict[int, float], lo: int, hi: int) -> int:
-    """From the points ``seen``: while the cheapest point is the end of what was tried, try one
-    spacing further out (the minimum lies beyond it: a parabola would only extrapolate);
+    """From the points ``seen`` (``f`` records each cost it computes there): while the cheapest
+    point is the end of what was tried, try half the spacing to its neighbour further out, then
+    as far again each time (the minimum lies beyond it: a parabola would only extrapolate);
     once it is bracketed, try the vertex of the parabola through it and its nearest tried
     neighbours either side, until a vertex rounds to a point already tried or there is none.
     The total size is smooth in Q at the scale of a scan's spacing, so the vertex lands at or

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..threads import torch_threads
 from .exact_cdf import LOG_SCALE_HI, LOG_SCALE_LO, MEAN_BITS, P
 
 UNIT_BITS = 5
@@ -181,7 +182,10 @@ def fit_and_estimate(
     k = samples[0].logits.shape[0]
     sizes = (0, 1, parameter_count(k))
     # The encoder may run under inference mode; the fit needs autograd on ordinary tensors.
-    with torch.inference_mode(False), torch.enable_grad():
+    # Its float sums depend on how torch splits them over threads: on one thread the file is
+    # the same whatever the thread setting or tile workers (with 1,024-subpixel samples, two
+    # threads gave other parameters than one).
+    with torch.inference_mode(False), torch.enable_grad(), torch_threads(1):
         batch, judge = (_Batch([s.cloned()
                                 for s in group]) for group in (samples, checks or samples))
         free = torch.zeros(len(samples), parameter_count(k), dtype=torch.bool)

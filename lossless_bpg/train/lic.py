@@ -234,8 +234,8 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
         tmp.replace(path)
 
     def validate() -> None:
-        # The validation totals wander as the pair specialises, so the best one so far is kept
-        # beside the last (the one to export), the last being the one to resume.
+        # The validation totals wander as the pair specialises: the checkpoint of the best one
+        # so far is kept beside the last, the best to export, the last to resume from.
         nonlocal last_val, best_val
         last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
         log(f"step {step}: val {last_val}")
