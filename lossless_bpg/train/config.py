@@ -33,6 +33,10 @@ class TrainConfig:
     #: Generation 2: learning rate of the parameters grown from generation 1 (the shipped
     #: model's), as a fraction of ``lr``; the new context and channel networks get all of it.
     pretrained_lr_scale: float = 1.0
+    #: Decay of the exponential moving average of the weights that is validated, kept as the
+    #: best checkpoint and exported (``train/averaging.py``); 0 validates and exports the
+    #: last step's weights.
+    ema_decay: float = 0.0
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:

@@ -24,7 +24,8 @@ from ..lossy.lic.model import LicModel
 from ..residual.layer import residual_bits
 from ..residual.model import ResidualModel
 from ..yaml_config import dataclass_options, plain
-from .loop import warmup_cosine_lr
+from .averaging import WeightAverage
+from .loop import best_checkpoint, warmup_cosine_lr
 from .prepare import is_validation
 
 LOG_SECONDS = 240.0
@@ -56,6 +57,9 @@ class LicTrainConfig:
     val_qs: tuple[int, ...] = (12, 20, 28, 36)
     checkpoint_every: int = 50
     seed: int = 0
+    #: Decay of the weight average (both networks) that is validated, kept as the best
+    #: checkpoint and exported (``train/averaging.py``); 0: the last step's weights.
+    ema_decay: float = 0.0
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> LicTrainConfig:
@@ -176,11 +180,6 @@ def _residual_model(base: ResidualModel, side_channels: int) -> ResidualModel:
     return grown
 
 
-def best_checkpoint(checkpoint: Path) -> Path:
-    """Where training keeps the checkpoint of its best validation so far, beside ``checkpoint``."""
-    return checkpoint.with_name(checkpoint.stem + ".best" + checkpoint.suffix)
-
-
 def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: float | None = None,
               limit: int | None = None, device: str | None = None, log=print) -> tuple[LicModel, ResidualModel, dict]:
     """Train (or resume from ``checkpoint``) on ``data`` (a folder of PNGs or a GPU bundle's
@@ -224,13 +223,20 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
             + (" (the residual model grown to read the synthesis features, at zero)" if grown else ""))
     if side_params and len(opt.param_groups) == 2:
         opt.add_param_group(side_group)
+    average = WeightAverage({"lic": lic, "residual": residual_model}, cfg.ema_decay) if cfg.ema_decay else None
+    if average is not None and checkpoint.exists() and "average" in state:
+        try:
+            average.load_state_dict(state["average"])
+        except ValueError:  # the residual model was grown just now: average from here on
+            log("the saved weight average does not fit the grown residual model: a new average starts")
 
     def save(path: Path = checkpoint) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         torch.save({"lic": lic.state_dict(), "residual": residual_model.state_dict(), "optimizer": opt.state_dict(),
                     "generator": gen.get_state(), "step": step, "seconds": elapsed, "config": cfg.to_dict(),
-                    "validation": last_val, "best_validation": best_val}, tmp)
+                    "validation": last_val, "best_validation": best_val,
+                    **({"average": average.state_dict()} if average is not None else {})}, tmp)
         tmp.replace(path)
 
     def validate() -> None:
@@ -238,6 +244,10 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
         # so far is kept beside the last, the best to export, the last to resume from.
         nonlocal last_val, best_val
         last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
+        if average is not None:
+            log(f"step {step}: last step's weights, val {last_val}")
+            with average.applied():
+                last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
         log(f"step {step}: val {last_val}")
         if last_val["best"] < best_val:
             best_val = last_val["best"]
@@ -268,6 +278,8 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
         loss.backward()
         torch.nn.utils.clip_grad_norm_([*lic.parameters(), *residual_model.parameters()], 1.0)
         opt.step()
+        if average is not None:
+            average.update()
         step += 1
         bar.update(1)
         window.append((float(y.detach()) / n, float(z.detach()) / n, float(r.detach()) / n, float(mse.detach())))
@@ -286,6 +298,8 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
     validate()
     log(f"stopped at step {step} after {elapsed:.0f} s")
     save()
+    if average is not None:  # what is validated is what ships
+        average.copy_to_modules()
     hardware = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
     return (lic.cpu().eval(), residual_model.cpu().eval(),
             {"step": step, "seconds": round(elapsed, 1), "device": hardware, "validation": last_val})

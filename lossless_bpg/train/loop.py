@@ -13,6 +13,7 @@ from tqdm import tqdm
 from ..residual.config import GENERATION_2_FIELDS, ResidualModelConfig
 from ..residual.layer import residual_bits
 from ..residual.model import ResidualModel, grow_state_dict
+from .averaging import WeightAverage
 from .config import TrainConfig
 from .data import PackedData, read_pack
 
@@ -60,6 +61,17 @@ def _param_groups(model: ResidualModel, cfg: TrainConfig) -> list[dict]:
     return [{"params": inherited, "lr_scale": cfg.pretrained_lr_scale}, {"params": new, "lr_scale": 1.0}]
 
 
+def best_checkpoint(checkpoint: Path) -> Path:
+    """Where training keeps the checkpoint of its best validation so far, beside ``checkpoint``
+    (the best to export, the last to resume from)."""
+    return checkpoint.with_name(checkpoint.stem + ".best" + checkpoint.suffix)
+
+
+def mean_bpsp(val_bpsp: dict[int, float]) -> float:
+    """One number per validation: the mean over the packed Qs (what the best checkpoint keeps)."""
+    return sum(val_bpsp.values()) / len(val_bpsp)
+
+
 def warmup_cosine_lr(lr: float, lr_min: float, step: int, progress: float) -> float:
     """Linear warm-up over 500 steps, then cosine decay from ``lr`` to ``lr_min`` over
     ``progress`` in [0, 1] (every training loop of the project)."""
@@ -102,23 +114,43 @@ def train(
     opt = torch.optim.AdamW(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     step, elapsed = 0, 0.0
+    best_val = float("inf")
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=dev, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
         step, elapsed = state["step"], state["seconds"]
+        best_val = state.get("best_validation", best_val)
         log(f"resumed from {checkpoint} at step {step}")
+    average = WeightAverage({"model": model}, cfg.ema_decay) if cfg.ema_decay else None
+    if average is not None and checkpoint.exists() and "average" in state:
+        average.load_state_dict(state["average"])
 
-    def save() -> None:
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        tmp = checkpoint.with_suffix(".tmp")
-        torch.save(
-            {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-             "step": step, "seconds": elapsed, "config": cfg.to_dict()},
-            tmp,
-        )
-        tmp.replace(checkpoint)
+    def save(path: Path = checkpoint) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                 "step": step, "seconds": elapsed, "config": cfg.to_dict(), "best_validation": best_val}
+        if average is not None:
+            state["average"] = average.state_dict()
+        torch.save(state, tmp)
+        tmp.replace(path)
+
+    def validate() -> dict[int, float]:
+        """Validation of the weights the run ships (the average where it keeps one); a new best
+        is also saved to :func:`best_checkpoint`."""
+        nonlocal best_val
+        val = evaluate(model, val_data)
+        if average is not None:
+            log(f"step {step}: last step's weights, val {val}")
+            with average.applied():
+                val = evaluate(model, val_data)
+        log(f"step {step}: train {running:.4f}, val {val}")
+        if mean_bpsp(val) < best_val:
+            best_val = mean_bpsp(val)
+            save(best_checkpoint(checkpoint))
+        return val
 
     if validate_first and step == 0:
         log(f"step 0 (initial model): val {evaluate(model, val_data)}")
@@ -143,6 +175,8 @@ def train(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        if average is not None:
+            average.update()
         step += 1
         window.append(loss.detach())
         if step % LOG_EVERY == 0:  # reading the loss syncs a GPU; do it rarely
@@ -156,20 +190,22 @@ def train(
                     f"{step / max(elapsed, 1e-9):.2f} steps/s, {elapsed / 60:.1f} min")
         elapsed = time.perf_counter() - start
         if step % cfg.val_every == 0:
-            log(f"step {step}: train {running:.4f}, val {evaluate(model, val_data)}")
+            validate()
         if step % cfg.checkpoint_every == 0:
             save()
     bar.close()
     log(f"stopped at step {step} after {elapsed:.0f} s")
     save()
+    if average is not None:
+        average.copy_to_modules()
     val = evaluate(model, val_data)
-    log(f"final validation residual bpsp per Q: {val}")
+    log(f"final validation residual bpsp per Q{' (weight average)' if average else ''}: {val}")
     return TrainResult(model.cpu().eval(), step, elapsed, val, str(dev))
 
 
 def checkpoint_model(checkpoint: Path) -> tuple[ResidualModel, dict]:
-    """The model of a training checkpoint (on the CPU, eval mode) and its record: step,
-    seconds, config."""
+    """The model of a training checkpoint (on the CPU, eval mode; the run's weight average where
+    it keeps one) and its record: step, seconds, config."""
     from .config import TrainConfig
 
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)
@@ -177,4 +213,8 @@ def checkpoint_model(checkpoint: Path) -> tuple[ResidualModel, dict]:
     model_cfg = TrainConfig.from_dict(cfg).model
     model = ResidualModel(model_cfg)
     model.load_state_dict(state["model"])
+    if "average" in state:
+        average = WeightAverage({"model": model}, state["average"]["decay"])
+        average.load_state_dict(state["average"])
+        average.copy_to_modules()
     return model.eval(), {"step": state["step"], "seconds": state["seconds"], "config": cfg}

@@ -88,3 +88,18 @@ def test_a_checkpoint_grows_into_a_residual_model_reading_the_synthesis_features
     monkeypatch.setattr(weights, "LIC_WEIGHTS_DIR", tmp_path / "lic")
     data = compress(image, paired, backend="lic", quality=30, adapt="none").data
     np.testing.assert_array_equal(decompress(data, paired)[0], image)
+
+
+def test_train_lic_validates_and_returns_its_weight_average(train_dir, tmp_path):
+    from lossless_bpg.train.lic import LicTrainConfig, train_lic
+
+    cfg = LicTrainConfig.from_dict({**TINY, "steps": 2, "ema_decay": 0.5})
+    ckpt = tmp_path / "ckpt.pt"
+    lic, residual_model, record = train_lic(cfg, train_dir, ckpt, limit=6)
+    state = torch.load(ckpt, weights_only=False)
+    assert state["average"]["updates"] == 2 and "average" in torch.load(best_checkpoint(ckpt), weights_only=False)
+    for name, module in (("lic", lic), ("residual", residual_model)):
+        averaged = state["average"]["averages"][name]
+        assert all(torch.equal(module.state_dict()[k], v) for k, v in averaged.items())
+    assert any(not torch.equal(state["lic"][k], v) for k, v in state["average"]["averages"]["lic"].items())
+    assert record["validation"] == state["validation"]

@@ -116,3 +116,28 @@ def test_grown_parameters_can_learn_slower_than_the_new_ones():
     assert "pass_embedding" in new_names and "heads.3.0.weight" in new_names  # grown: full rate
     assert not any(n.startswith(("stem", "trunk", "context.")) for n in new_names)
     assert len(_param_groups(model, dataclasses.replace(cfg, pretrained_lr_scale=1.0))) == 1
+
+
+def test_a_weight_average_is_validated_kept_as_best_and_exported(packed):
+    """With ema_decay the checkpoint carries the average beside the last step's weights, the
+    best validation so far is kept beside it, and the export is the average."""
+    import torch
+
+    from lossless_bpg.residual.weights import model_id
+    from lossless_bpg.train.loop import best_checkpoint, checkpoint_model
+
+    d, _, pack = packed
+    cfg = d / "ema.yaml"
+    cfg.write_text(yaml.safe_dump({**TINY, "ema_decay": 0.9}))
+    ckpt = d / "ck_ema.pt"
+    assert main(["train", "--config", str(cfg), "--pack", str(pack), "--checkpoint", str(ckpt),
+                 "--export", "ema_model", "--export-dir", str(d)]) == 0
+    state = torch.load(ckpt, weights_only=False)
+    assert state["average"]["updates"] == TINY["steps"]
+    best = torch.load(best_checkpoint(ckpt), weights_only=False)
+    assert best["best_validation"] == state["best_validation"] and best["step"] in (3, 6)
+    averaged, _ = checkpoint_model(ckpt)
+    last = {k: v for k, v in state["model"].items()}
+    assert any(not torch.equal(averaged.state_dict()[k], last[k]) for k in last)
+    exported = load_model("ema_model", d)
+    assert exported.model_id_hex == model_id(averaged).hex()
