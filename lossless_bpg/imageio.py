@@ -10,7 +10,9 @@ or pages is refused rather than reduced to its first one.
 from __future__ import annotations
 
 import re
+import struct
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -124,6 +126,68 @@ def _depth_problem(im: ImageFile.ImageFile, head: bytes) -> str | None:
     return None
 
 
+#: Samples per pixel of each PNG colour type (grey, RGB, palette, grey + alpha, RGBA).
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+#: Adam7's passes: first column, first row, column step, row step.
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _png_row_bytes(width: int, height: int, channels: int, depth: int, interlaced: bool) -> int:
+    """Bytes of filtered scanlines (a filter byte per row) the PNG's image data must inflate to."""
+    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
+    total = 0
+    for x0, y0, dx, dy in passes:
+        cols, rows = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        if cols > 0 and rows > 0:
+            total += rows * (1 + -(-cols * channels * depth // 8))
+    return total
+
+
+def _png_data_problem(path: Path) -> str | None:
+    """Why the image data of a PNG Pillow has read without complaint is incomplete, or None.
+
+    Pillow fills the rows that a PNG's image data does not reach with zeros and says nothing
+    when the data ends as a complete zlib stream (a writer that stopped early, or an edited
+    file); libpng calls that "not enough image data". The scanlines are counted here by
+    inflating the IDAT chunks once more (~0.1 s per 24 Mpx); a damaged stream cannot pass this
+    far (zlib's checksum fails while Pillow reads).
+    """
+    with open(path, "rb") as fh:
+        fh.seek(8)
+        header = fh.read(8 + 13)
+        width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", header[8:21])
+        fh.seek(4, 1)  # IHDR's CRC
+        needed = _png_row_bytes(width, height, _PNG_CHANNELS.get(colour, 4), depth, interlace == 1)
+        inflate = zlib.decompressobj()
+        inflated = 0
+        while inflated < needed:
+            chunk_header = fh.read(8)
+            if len(chunk_header) < 8:
+                break
+            length, kind = struct.unpack(">I4s", chunk_header)
+            if kind == b"IEND":
+                break
+            if kind != b"IDAT":
+                fh.seek(length + 4, 1)
+                continue
+            remaining = length
+            while remaining and inflated < needed:
+                data = fh.read(min(remaining, 1 << 20))
+                remaining -= len(data)
+                if not data:
+                    break
+                while data and inflated < needed and not inflate.eof:
+                    inflated += len(inflate.decompress(data, 1 << 22))
+                    data = inflate.unconsumed_tail
+            fh.seek(remaining + 4, 1)
+    if inflated >= needed:
+        return None
+    row = needed / height
+    return (f"the PNG's image data ends early: it holds {inflated:,} of the {needed:,} bytes its "
+            f"{width}x{height} pixels need (about {int(inflated / row):,} of {height:,} rows; Pillow would "
+            f"fill the rest with black); the file is damaged or was cut short when it was written")
+
+
 def image_problem(im: Image.Image, head: bytes | None) -> str | None:
     """Why the pixels of ``im`` cannot be stored exactly, or None. ``head``: the first bytes of
     the file it was opened from, whose header tells the real sample depth; None for an image
@@ -159,6 +223,8 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
             width, height = im.size
             check_memory(width * height, LOAD_BYTES_PER_PIXEL, f"read {path}", 0, (height, width))
             im.load()
+            if im.format == "PNG" and (problem := _png_data_problem(path)):
+                raise UnsupportedImageError(f"{path}: {problem}. Supported: {SUPPORTED}")
             arr = np.asarray(im.convert("RGB") if mode == "L" else im, dtype=np.uint8)
     except UnsupportedImageError:
         raise

@@ -16,20 +16,33 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def png_bytes(samples: np.ndarray, bit_depth: int, colour_type: int) -> bytes:
-    """A valid PNG written by hand (Pillow cannot write 16-bit RGB or 2-bit grey)."""
-    h, w = samples.shape[:2]
+ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _scanlines(samples: np.ndarray, bit_depth: int) -> bytes:
     if bit_depth == 16:
-        rows = [samples[y].astype(">u2").tobytes() for y in range(h)]
+        rows = [row.astype(">u2").tobytes() for row in samples]
     elif bit_depth == 8:
-        rows = [samples[y].astype(np.uint8).tobytes() for y in range(h)]
+        rows = [row.astype(np.uint8).tobytes() for row in samples]
     else:
-        rows = [np.packbits(np.unpackbits(samples[y].astype(np.uint8)[:, None], axis=1)[:, -bit_depth:]).tobytes()
-                for y in range(h)]
-    raw = b"".join(b"\0" + r for r in rows)
-    ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(raw))
-            + _png_chunk(b"IEND", b""))
+        rows = [np.packbits(np.unpackbits(row.astype(np.uint8)[:, None], axis=1)[:, -bit_depth:]).tobytes()
+                for row in samples]
+    return b"".join(b"\0" + r for r in rows)
+
+
+def png_bytes(samples: np.ndarray, bit_depth: int, colour_type: int, interlaced: bool = False,
+              keep_bytes: int | None = None) -> bytes:
+    """A valid PNG written by hand (Pillow cannot write 16-bit RGB, 2-bit grey or Adam7);
+    ``keep_bytes``: only the first that many bytes of the scanlines, as one complete zlib stream."""
+    h, w = samples.shape[:2]
+    if interlaced:
+        raw = b"".join(_scanlines(samples[y0::dy, x0::dx], bit_depth) for x0, y0, dx, dy in ADAM7
+                       if samples[y0::dy, x0::dx].size)
+    else:
+        raw = _scanlines(samples, bit_depth)
+    ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, colour_type, 0, 0, int(interlaced))
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+            + _png_chunk(b"IDAT", zlib.compress(raw[:keep_bytes])) + _png_chunk(b"IEND", b""))
 
 
 @pytest.fixture
@@ -120,6 +133,29 @@ def test_a_hand_written_8_bit_png_is_read_exactly(tmp_path, rgb8):
     path = tmp_path / "x.png"
     path.write_bytes(png_bytes(rgb8, 8, 2))
     assert np.array_equal(load_image(path)[0], rgb8)
+
+
+@pytest.mark.parametrize("interlaced", [False, True])
+def test_a_png_whose_image_data_ends_early_is_refused_not_filled_with_black(tmp_path, rgb8, interlaced):
+    """Pillow reads such a file without complaint and zeroes the missing rows."""
+    whole = png_bytes(rgb8, 8, 2, interlaced)
+    path = tmp_path / "whole.png"
+    path.write_bytes(whole)
+    assert np.array_equal(load_image(path)[0], rgb8)
+    needed = len(zlib.decompress(whole[8 + 25 + 8:-12 - 4]))
+    short = tmp_path / "short.png"
+    kept = needed - (1 + 17 * 3)  # without the last full-width row (Adam7's last pass has them)
+    short.write_bytes(png_bytes(rgb8, 8, 2, interlaced, keep_bytes=kept))
+    with Image.open(short) as im:  # what this guards against: Pillow accepts it, rows zeroed
+        assert not np.asarray(im.convert("RGB"))[-1].any()
+    _refused(short, "image data ends early", f"{kept:,} of the {needed:,} bytes", "17x12")
+
+
+def test_a_greyscale_png_with_all_its_rows_is_read(tmp_path, rgb8):
+    path = tmp_path / "grey.png"
+    path.write_bytes(png_bytes(rgb8[..., 0], 8, 0))
+    pixels, greyscale = load_image(path)
+    assert greyscale and np.array_equal(pixels[..., 2], rgb8[..., 0])
 
 
 def _png_header_only(width: int, height: int) -> bytes:
