@@ -23,7 +23,9 @@ V2 = {"context_net_channels": 32, "context_net_blocks": 1, "channel_net_channels
 def _grown(fast: ResidualModel, perturb: float = 0.0, seed: int = 0) -> ResidualModel:
     """Generation 2 grown from ``fast``; ``perturb`` > 0 gives its new parts random weights
     (as after training) so that they are exercised."""
-    v2 = ResidualModel(dataclasses.replace(fast.config, **V2))
+    with torch.random.fork_rng():  # the new parts' initial weights: the same in any test order
+        torch.manual_seed(seed)
+        v2 = ResidualModel(dataclasses.replace(fast.config, **V2))
     state, _ = grow_state_dict(v2, fast.state_dict())
     v2.load_state_dict(state)
     if perturb:
