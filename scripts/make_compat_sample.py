@@ -11,7 +11,8 @@ Run it with the release itself, not the working tree, e.g. for 0.3.2::
 writes ``v3_fast_sample.lbpg`` (a 64x64 crop at (96, 96), Q 30, the default model of that
 release) and ``v3_fast_sample.png`` (the crop's pixels), and prints the crop's SHA-256.
 ``--backend lic --q 40`` wrote ``v5_lic_sample.lbpg`` with 0.4.0's learned lossy layer, ``--q 46``
-``v5_lic041_sample.lbpg`` with 0.4.1's, ``v5_lic042_sample.lbpg`` with 0.4.2's (output names without dots: the suffix is replaced).
+``v5_lic041_sample.lbpg`` with 0.4.1's, ``v5_lic042_sample.lbpg`` with 0.4.2's, ``v5_lic043_sample.lbpg`` with
+0.4.3's (output names without dots: the suffix is replaced).
 """
 
 from __future__ import annotations

@@ -61,6 +61,8 @@ def test_a_file_with_error_feedback_as_first_written_still_decodes_exactly():
     ("v5_lic041_sample", 46, "c82794c56b51e745", "254bdead9e09c186"),
     # tests/data/v5_lic042_sample.lbpg: the same crop, written by 0.4.2 (d4d4527) at q 46
     ("v5_lic042_sample", 46, "3564e5bc31be1815", "5e9cec1dc97d4227"),
+    # tests/data/v5_lic043_sample.lbpg: the same crop, written by 0.4.3 (a0eeee8) at q 46
+    ("v5_lic043_sample", 46, "2d8b8700c064f7f5", "cd5701ce21823001"),
 ])
 def test_files_written_with_earlier_learned_lossy_layers_still_decode_exactly(name, q, model_id, lic_id):
     # every release's lic model and residual model stay shipped under their ids when newer ones
