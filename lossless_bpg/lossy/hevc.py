@@ -35,12 +35,15 @@ class HevcCodec(LossyCodec):
     q_min = 0
     q_max = 51
 
-    def __init__(self, preset: str = "slow", tune: str = "ssim") -> None:
+    def __init__(self, preset: str = "slow", tune: str = "ssim", x265_params: str = "") -> None:
+        """``x265_params``: more x265 options (``key=value:...``) after the fixed ones; the
+        defaults were the smallest files of the settings measured (benchmarks/x265_settings.md)."""
         import av  # imported lazily: the package must load where PyAV is missing
 
         self._av = av
         self.preset = preset
         self.tune = tune
+        self.x265_params = x265_params
 
     def version(self) -> str:
         return f"pyav {self._av.__version__}, libavcodec {self._av.library_versions['libavcodec']}"
@@ -58,7 +61,7 @@ class HevcCodec(LossyCodec):
             "preset": self.preset,
             "tune": self.tune,
             # info=0 drops a 2 kB SEI x265 otherwise writes into every stream.
-            "x265-params": f"qp={q}:keyint=1:info=0:log-level=error",
+            "x265-params": f"qp={q}:keyint=1:info=0:log-level=error" + (f":{self.x265_params}" if self.x265_params else ""),
         }
         frame = av.VideoFrame(pw, ph, "yuv444p")
         for plane, data in zip(frame.planes, planes):
