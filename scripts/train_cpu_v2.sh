@@ -13,7 +13,6 @@
 # CONFIG (lossless_bpg/configs/context16_v2.yaml) and NAME (context16_v2, the export's name):
 # generation 2's control, fast trained on without the new parts, is
 #   CONFIG=lossless_bpg/configs/context16_fast_continue.yaml NAME=fast_continued OUTDIR=out/train_fast
-
 set -u
 cd "$(dirname "$0")/.."
 OUTDIR=${OUTDIR:-out/train_v2}

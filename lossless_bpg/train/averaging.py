@@ -62,23 +62,22 @@ class WeightAverage:
         self.updates = int(state["updates"])
 
     @torch.no_grad()
-    def copy_to_modules(self) -> None:
-        """Overwrite the modules' weights with the average (for export)."""
+    def _write(self, weights: dict[str, dict[str, torch.Tensor]]) -> None:
         for name, module in self.modules.items():
             current = self._tensors(module)
-            for key, value in self.averages[name].items():
+            for key, value in weights[name].items():
                 current[key].copy_(value)
+
+    def copy_to_modules(self) -> None:
+        """Overwrite the modules' weights with the average (for export)."""
+        self._write(self.averages)
 
     @contextmanager
     def applied(self) -> Iterator[None]:
         """The modules hold the averaged weights inside the block and their own again after it."""
-        saved = {name: {k: v.detach().clone() for k, v in self._tensors(m).items()} for name, m in self.modules.items()}
-        self.copy_to_modules()
+        own = {name: {k: v.detach().clone() for k, v in self._tensors(m).items()} for name, m in self.modules.items()}
+        self._write(self.averages)
         try:
             yield
         finally:
-            with torch.no_grad():
-                for name, module in self.modules.items():
-                    current = self._tensors(module)
-                    for key, value in saved[name].items():
-                        current[key].copy_(value)
+            self._write(own)

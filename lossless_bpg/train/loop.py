@@ -137,9 +137,9 @@ def train(
         torch.save(state, tmp)
         tmp.replace(path)
 
-    def validate() -> dict[int, float]:
-        """Validation of the weights the run ships (the average where it keeps one); a new best
-        is also saved to :func:`best_checkpoint`."""
+    def validate() -> None:
+        """Validate the weights the run ships (the average where it keeps one); a new best is
+        also saved to :func:`best_checkpoint`."""
         nonlocal best_val
         val = evaluate(model, val_data)
         if average is not None:
@@ -150,7 +150,6 @@ def train(
         if mean_bpsp(val) < best_val:
             best_val = mean_bpsp(val)
             save(best_checkpoint(checkpoint))
-        return val
 
     if validate_first and step == 0:
         log(f"step 0 (initial model): val {evaluate(model, val_data)}")
