@@ -28,7 +28,7 @@ from .container import (
     tile_grid,
     unpack,
 )
-from .effort import DEFAULT_EFFORT, EFFORT_SEARCH, PerImageLearning, QSearch
+from .effort import DEFAULT_EFFORT, EFFORT_SEARCH, OWN_SEARCH_EFFORT, PerImageLearning, QSearch
 from .errors import (
     ChecksumError,
     FormatError,
@@ -131,11 +131,35 @@ def try_q(image: np.ndarray, q: int, lossy: LossyCodec, model: LoadedModel, gath
     error feedback: it hardly moves the best Q, and the search tries many), gathering the
     recalibration's samples on the way if asked (see :func:`trial_samples_used`)."""
     payload = lossy.encode(image, q)
-    recon = lossy.decode(payload)
+    return _estimate_trial(image, q, payload, lossy.decode(payload), lossy, model, gather_fit_samples)
+
+
+def _estimate_trial(
+    image: np.ndarray, q: int, payload: bytes, recon: np.ndarray, lossy: LossyCodec, model: LoadedModel,
+    gather_fit_samples: bool,
+) -> QTrial:
     side = side_features(lossy, payload, model)
     memo = _pass_memo(image, model.exact, at_once=2)  # the search's best trial's and this one's
     residual = estimate_residual(model.exact, image, recon, q, gather_fit_samples, side=side, memo=memo)
     return QTrial(q, 8 * len(payload) + residual.bits, payload, recon, side, residual, memo)
+
+
+def searcher(model: LoadedModel, effort: int) -> LoadedModel:
+    """The model whose estimates the Q search at ``effort`` uses: below OWN_SEARCH_EFFORT the
+    cheaper one ``model``'s card names, if any (its total-size curve has its minimum at the
+    same Q), else ``model`` itself."""
+    return model.search if model.search is not None and effort < OWN_SEARCH_EFFORT else model
+
+
+def for_model(image: np.ndarray, trial: QTrial, lossy: LossyCodec, model: LoadedModel, searched_with: LoadedModel,
+              gather_fit_samples: bool) -> QTrial:
+    """``trial`` (estimated by ``searched_with``) as ``model`` estimates it, to be coded with it:
+    the same lossy layer, no second encode."""
+    if searched_with is model:
+        return trial
+    if trial.memo is not None:
+        trial.memo.release()
+    return _estimate_trial(image, trial.q, trial.lossy_payload, trial.recon, lossy, model, gather_fit_samples)
 
 
 def choose_q(
@@ -318,8 +342,11 @@ def _code_image(
 ) -> tuple[LbpgFile, dict[int, float]]:
     """Code one image (or tile) whole: at ``q``, or at the Q that ``effort``'s search finds on it."""
     if q is None:
-        trial, q_trials = choose_q(image, lossy, model, progress=progress, effort=effort,
-                                   gather_fit_samples=trial_samples_used(model, learning))
+        search_model = searcher(model, effort)
+        gather = trial_samples_used(model, learning)
+        trial, q_trials = choose_q(image, lossy, search_model, progress=progress, effort=effort,
+                                   gather_fit_samples=gather and search_model is model)
+        trial = for_model(image, trial, lossy, model, search_model, gather)
     else:
         trial, q_trials = try_q(image, q, lossy, model, trial_samples_used(model, learning)), {}
     release_freed_memory()
@@ -341,7 +368,8 @@ def _q_of_sample(
     sample = search_sample(image)
     if sample is None:
         return None, {}
-    trial, q_trials = choose_q(sample, lossy, model, progress=progress, effort=effort, gather_fit_samples=False)
+    trial, q_trials = choose_q(sample, lossy, searcher(model, effort), progress=progress, effort=effort,
+                               gather_fit_samples=False)
     del sample  # only its Q is needed
     q = trial.q
     del trial
@@ -439,9 +467,11 @@ def compress(
     def recode_tile(job: tuple[Tile, LbpgFile, dict[int, float], int]) -> LbpgFile:
         tile, coded, costs, start = job
         pixels = np.ascontiguousarray(tile.of(image))
-        trial, _ = refine_q(pixels, lossy, model, start, costs, effort, trial_samples_used(model, learning))
+        search_model, gather = searcher(model, effort), trial_samples_used(model, learning)
+        trial, _ = refine_q(pixels, lossy, search_model, start, costs, effort, gather and search_model is model)
         if trial is None or trial.total_bits >= min(costs.values()):
             return coded
+        trial = for_model(pixels, trial, lossy, model, search_model, gather)
         return _whole_image_file(pixels, model, lossy, trial, greyscale, learning)
 
     # With several tile workers, each runs its model on one thread (their threads would

@@ -191,3 +191,56 @@ def test_the_search_may_go_a_little_above_the_models_trained_qs_within_the_lossy
     assert model.q_range is not None  # the shipped model records the Qs it was trained on
     assert (lo, hi) == (max(hevc.q_min, model.q_range[0]), min(hevc.q_max, model.q_range[1] + Q_ABOVE_TRAINED))
     assert hi > model.q_range[1]
+
+
+def _coding_model_with_search_model(search_model):
+    """A small model (different weights, a different id) whose card names ``search_model``
+    for its Q search."""
+    import torch
+
+    torch.manual_seed(3)
+    tiny = ResidualModel(ResidualModelConfig(half_channels=4, quarter_channels=8, quarter_blocks=1, mixtures=2))
+    coding = wrap("tiny", tiny)
+    coding.search = search_model
+    return coding
+
+
+def test_below_the_highest_effort_the_search_model_picks_q_and_the_coding_model_codes(model, rng):
+    image = _synthetic("33x65", rng)
+    coding = _coding_model_with_search_model(model)
+    result, header = _round_trip(coding, image)
+    by_search_model = compress(image, model)
+    # the estimates the search saw are the search model's own, the file is the coding model's
+    assert result.q_trials == by_search_model.q_trials and header.q == by_search_model.q
+    assert header.model_id == coding.model_id != model.model_id
+    assert unpack(result.data).residual_streams != unpack(by_search_model.data).residual_streams
+
+
+def test_at_the_highest_effort_the_coding_model_searches_q_itself(model, rng):
+    image = _synthetic("33x65", rng)
+    coding = _coding_model_with_search_model(model)
+    result, _ = _round_trip(coding, image, effort=3)
+    own = wrap("tiny", coding.model)  # the same weights, no search model
+    assert result.q_trials == compress(image, own, effort=3).q_trials
+    assert result.q_trials != compress(image, model, effort=3).q_trials
+
+
+def test_tiles_and_samples_search_with_the_search_model_too(model, rng, monkeypatch):
+    from lossless_bpg import codec
+    from lossless_bpg.container import MIN_TILE_SIZE, tile_grid
+
+    image = np.clip(np.linspace(0, 255, 96)[None, :, None] + rng.normal(0, 6, (320, 96, 3)), 0, 255).astype(np.uint8)
+    tiles = len(tile_grid(320, 96, MIN_TILE_SIZE))
+    coding = _coding_model_with_search_model(model)
+    seen = []
+    real_estimate = codec._estimate_trial
+    monkeypatch.setattr(codec, "_estimate_trial", lambda img, q, p, r, lossy, m, g: seen.append(m.name)
+                        or real_estimate(img, q, p, r, lossy, m, g))
+    _round_trip(coding, image, tile_size=MIN_TILE_SIZE)  # tiles each searching its own Q
+    assert tiles > 1 and set(seen) == {model.name, coding.name}
+    assert seen.count(coding.name) >= tiles  # at least once per tile (a tile may search again)
+    seen.clear()
+    monkeypatch.setattr(codec, "SAMPLE_PIXELS", 16 * 16)
+    monkeypatch.setattr(codec, "SAMPLE_TILE", 16)
+    _round_trip(coding, image, tile_size=None)  # Q searched on a sample, then coded at it
+    assert seen.count(coding.name) == 1 and seen.count(model.name) >= 3

@@ -5,7 +5,7 @@ Layout of a weights folder (``lossless_bpg/weights/``)::
 
     <model id>.pt     float32 state dict
     <model id>.yaml   its card: ``name``, ``model_id``, ``model`` (the config), ``training``,
-                      ``coding`` (the Q search's start and the validation table), ...
+                      ``coding`` (the Q search's start, its search model, the validation table), ...
     index.yaml        ``aliases: {default: fast, ...}``: other names for the cards' names
 
 Folders written by ``train --export NAME`` hold ``NAME.pt`` / ``NAME.yaml`` instead (no
@@ -46,6 +46,9 @@ class ModelCard:
     q_range: tuple[int, int] | None = None
     #: Where the Q search starts (best total on the validation split), when calibrated.
     q_start: int | None = None
+    #: The model (its id) whose estimates pick Q at the default effort instead of this one's:
+    #: a cheaper model's total-size curve has its minimum at the same Q (see codec.searcher).
+    search_model: str | None = None
     #: The card's whole YAML (training record, history, validation tables).
     meta: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -66,6 +69,7 @@ class ModelCard:
             description=str(meta.get("description", "")),
             q_range=(min(qs), max(qs)) if qs else None,
             q_start=(meta.get("coding") or {}).get("q_start"),
+            search_model=(meta.get("coding") or {}).get("search_model"),
             meta=meta,
         )
 

@@ -34,6 +34,9 @@ class LoadedModel:
     q_start: int | None = None
     #: The model card it was loaded from (None: wrapped in memory).
     card: ModelCard | None = None
+    #: The model whose estimates the Q search uses at the default effort (its card's
+    #: ``coding.search_model``; None: this one). Decoding never needs it.
+    search: LoadedModel | None = None
 
     @property
     def model_id_hex(self) -> str:
@@ -73,8 +76,9 @@ def available_models(directory: Path = WEIGHTS_DIR) -> list[str]:
     return Registry(directory).names()
 
 
-def load_card(card: ModelCard) -> LoadedModel:
-    """Load the weights a card describes, checking that they hash to the id it records."""
+def load_card(card: ModelCard, with_search: bool = True) -> LoadedModel:
+    """Load the weights a card describes, checking that they hash to the id it records, and
+    (``with_search``) the model its card names for the Q search."""
     model = ResidualModel(card.config)
     model.load_state_dict(torch.load(card.weights_path, map_location="cpu", weights_only=True))
     loaded = wrap(card.name, model, card.meta)
@@ -85,7 +89,20 @@ def load_card(card: ModelCard) -> LoadedModel:
             f"its card records {card.model_id}: the weights file is damaged or does not belong to that "
             f"YAML"
         )
+    if with_search and card.search_model is not None:
+        loaded.search = _load_search_model(card)
     return loaded
+
+
+def _load_search_model(card: ModelCard) -> LoadedModel:
+    """The model ``card`` names for its Q search, from the card's own folder."""
+    search_card = Registry(card.card_path.parent).card(card.search_model or "")
+    if search_card.search_model is not None or search_card.model_id == card.model_id:
+        raise ModelMismatchError(
+            f"residual model {card.name!r} names {search_card.name!r} for its Q search, which is itself or "
+            f"names another: a search model must search with its own estimates"
+        )
+    return load_card(search_card, with_search=False)
 
 
 def load_model(name: str = DEFAULT_MODEL, directory: Path = WEIGHTS_DIR) -> LoadedModel:
@@ -107,9 +124,9 @@ def find_model_by_id(wanted: bytes, directory: Path = WEIGHTS_DIR) -> LoadedMode
     registry = Registry(directory)
     card = registry.by_id(wanted)
     if card is not None:
-        return load_card(card)
+        return load_card(card, with_search=False)
     for card in registry.unrecorded():  # exports without a recorded id: hash them
-        loaded = load_card(card)
+        loaded = load_card(card, with_search=False)
         if loaded.model_id == wanted:
             return loaded
     raise ModelMismatchError(
@@ -119,16 +136,24 @@ def find_model_by_id(wanted: bytes, directory: Path = WEIGHTS_DIR) -> LoadedMode
     )
 
 
-def register(weights: Path, name: str, directory: Path = WEIGHTS_DIR, description: str = "") -> ModelCard:
+def register(
+    weights: Path, name: str, directory: Path = WEIGHTS_DIR, description: str = "", search_model: str | None = None
+) -> ModelCard:
     """Add an exported model (``NAME.pt`` and its ``NAME.yaml`` from ``train --export``) to the
-    registry in ``directory`` as ``<model id>.pt`` / ``<model id>.yaml`` called ``name``. The
-    aliases (``index.yaml``) are left alone: making it the default is a separate decision."""
+    registry in ``directory`` as ``<model id>.pt`` / ``<model id>.yaml`` called ``name``, with
+    ``search_model`` (a model of that registry) recorded by id for its Q search. The aliases
+    (``index.yaml``) are left alone: making it the default is a separate decision."""
     loaded = load_model(str(weights))
     registry = Registry(directory)
     if any(c.name == name and c.model_id != loaded.model_id_hex for c in registry.cards) or name in registry.aliases:
         raise ValueError(f"the registry in {directory} already has a model or alias called {name!r}")
     meta = dict(loaded.card.meta if loaded.card else {})
     meta.pop("name", None)
+    if search_model is not None:
+        searcher = registry.card(search_model)
+        if searcher.search_model is not None or searcher.model_id is None:
+            raise ValueError(f"{search_model!r} cannot be a search model: it records no id or names one itself")
+        meta["coding"] = {**(meta.get("coding") or {}), "search_model": searcher.model_id}
     card = {"name": name, "generation": loaded.model.generation,
             "description": description or f"residual model, {sum(p.numel() for p in loaded.model.parameters()):,} parameters",
             **meta, "model_id": loaded.model_id_hex}

@@ -17,7 +17,8 @@ from .prepare import is_validation
 
 
 def calibrate(weights_dir: Path, name: str, image_dir: Path, val_fraction: float, limit: int | None = None) -> dict:
-    """Write ``coding: {q_start, validation}`` into the model's YAML and return it."""
+    """Write ``coding: {q_start, validation}`` into the model's YAML (keeping its other
+    ``coding`` entries) and return that section."""
     loaded = load_model(name, weights_dir)
     if loaded.q_range is None:
         raise ValueError(f"model {name} records no training Qs")
@@ -46,6 +47,7 @@ def calibrate(weights_dir: Path, name: str, image_dir: Path, val_fraction: float
         for q in qs
     }
     q_start = min(table, key=lambda q: table[q]["total_bpsp"])
-    meta["coding"] = {"q_start": q_start, "validation_images": len(files), "validation": table}
+    meta["coding"] = {**(meta.get("coding") or {}), "q_start": q_start, "validation_images": len(files),
+                      "validation": table}
     meta_path.write_text(yaml.safe_dump(meta, sort_keys=False))
     return meta["coding"]

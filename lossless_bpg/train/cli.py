@@ -39,6 +39,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="add the exported model PT (with its YAML beside it) to the registry in "
                         "--export-dir (default: the package's weights/) as <model id>.pt/.yaml, "
                         "named by --export, and stop (aliases such as default are not changed)")
+    p.add_argument("--search-model", metavar="NAME",
+                   help="with --register: the (cheaper) registered model whose estimates pick Q for it "
+                        "below the highest effort")
     p.add_argument("--calibrate", metavar="NAME",
                    help="measure model NAME (in --export-dir) on the validation split, record its "
                         "starting Q, and stop")
@@ -65,7 +68,7 @@ def run_train(args: argparse.Namespace) -> int:
         if not args.export:
             print("error: --register needs --export NAME (the registered model's name)", file=sys.stderr)
             return 2
-        card = register(args.register, args.export, args.export_dir or WEIGHTS_DIR)
+        card = register(args.register, args.export, args.export_dir or WEIGHTS_DIR, search_model=args.search_model)
         print(f"registered {card.name} ({card.model_id}) as {card.weights_path}")
         return 0
     if args.calibrate:

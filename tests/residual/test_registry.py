@@ -101,3 +101,29 @@ def test_an_export_is_registered_by_its_id_under_a_name(tmp_path):
         torch.manual_seed(1)
         save_model(ResidualModel(m.config), tmp_path / "export", "other")
         register(tmp_path / "export" / "other.pt", "strong", tmp_path / "weights")
+
+
+def test_a_model_registered_with_a_search_model_loads_it_for_coding_but_not_for_decoding(tmp_path):
+    from lossless_bpg.residual.weights import register
+
+    shutil.copy(WEIGHTS_DIR / f"{FAST_ID}.pt", tmp_path)
+    shutil.copy(WEIGHTS_DIR / f"{FAST_ID}.yaml", tmp_path)
+    torch.manual_seed(0)
+    save_model(ResidualModel(ResidualModelConfig(half_channels=4, quarter_channels=8, quarter_blocks=1, mixtures=2)),
+               tmp_path / "export", "run")
+    card = register(tmp_path / "export" / "run.pt", "strong", tmp_path, search_model="fast")
+    assert card.search_model == FAST_ID  # recorded by id: renaming or re-aliasing fast changes nothing
+    strong = load_model("strong", tmp_path)
+    assert strong.search is not None and strong.search.model_id_hex == FAST_ID and strong.search.search is None
+    assert find_model_by_id(bytes.fromhex(card.model_id), tmp_path).search is None
+    # a search model must search with its own estimates: no chains, not itself
+    torch.manual_seed(1)
+    save_model(ResidualModel(ResidualModelConfig(half_channels=4, quarter_channels=8, quarter_blocks=1, mixtures=2)),
+               tmp_path / "export", "other")
+    with pytest.raises(ValueError, match="cannot be a search model"):
+        register(tmp_path / "export" / "other.pt", "other", tmp_path, search_model="strong")
+    meta = yaml.safe_load(card.card_path.read_text())
+    meta["coding"]["search_model"] = card.model_id
+    card.card_path.write_text(yaml.safe_dump(meta))
+    with pytest.raises(ModelMismatchError, match="names 'strong' for its Q search, which is itself"):
+        load_model("strong", tmp_path)

@@ -69,6 +69,26 @@ def test_calibration_records_the_best_validation_q(packed, train_dir):
     assert load_model("cal", d).q_start == coding["q_start"]
 
 
+def test_registering_with_a_search_model_then_calibrating_keeps_both(packed, train_dir, tmp_path):
+    import shutil
+
+    from lossless_bpg.residual.registry import WEIGHTS_DIR
+
+    d, cfg, pack = packed
+    fast = load_model("fast")
+    for suffix in (".pt", ".yaml"):
+        shutil.copy(WEIGHTS_DIR / f"{fast.model_id_hex}{suffix}", tmp_path)
+    assert main(["train", "--config", str(cfg), "--pack", str(pack), "--checkpoint", str(d / "ck4.pt"),
+                 "--steps", "2", "--export", "searched", "--export-dir", str(d)]) == 0
+    assert main(["train", "--config", str(cfg), "--register", str(d / "searched.pt"), "--export", "searched",
+                 "--search-model", "fast", "--export-dir", str(tmp_path)]) == 0
+    assert main(["train", "--config", str(cfg), "--data", str(train_dir), "--calibrate", "searched",
+                 "--export-dir", str(tmp_path), "--limit", "1"]) == 0
+    loaded = load_model("searched", tmp_path)
+    assert loaded.q_start is not None and loaded.search is not None
+    assert loaded.search.model_id == fast.model_id
+
+
 def test_generation_2_grows_from_a_generation_1_export_and_resumes(packed, capsys):
     """--init-from a 16-pass generation 1 model into generation 2: the starting validation
     equals the source's (function-preserving growth); the checkpoint reloads as a model."""
