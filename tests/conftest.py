@@ -34,9 +34,12 @@ def train_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def model():
+    """The fast model: the codec's behaviour does not depend on which model codes, and it keeps
+    the suite quick. The shipped default is exercised by name where it matters
+    (test_determinism, residual/test_registry)."""
     from lossless_bpg.residual import load_model
 
-    return load_model()
+    return load_model("fast")
 
 
 @pytest.fixture

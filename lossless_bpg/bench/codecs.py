@@ -200,25 +200,26 @@ _bpg_enc, _bpg_dec = _via_files(
 
 # --- this codec -------------------------------------------------------------------------------
 
-_MODELS: dict[str, Any] = {}
+_MODELS: dict[tuple[str, str | None], Any] = {}
 
 
-def _model(backend: str = "hevc"):
-    """The residual model ``compress`` uses with ``backend`` by default, loaded once."""
-    if backend not in _MODELS:
+def _model(backend: str = "hevc", name: str | None = None):
+    """The residual model ``name`` (None: the one ``compress`` uses with ``backend`` by
+    default), loaded once."""
+    if (backend, name) not in _MODELS:
         from ..lossy import residual_model_name
         from ..residual import load_model
         from ..residual.registry import DEFAULT_MODEL
 
-        _MODELS[backend] = load_model(residual_model_name(DEFAULT_MODEL, backend))
-    return _MODELS[backend]
+        _MODELS[backend, name] = load_model(name or residual_model_name(DEFAULT_MODEL, backend))
+    return _MODELS[backend, name]
 
 
-def _lbpg_encode(backend: str) -> Callable[[np.ndarray], Encoded]:
+def _lbpg_encode(backend: str, model: str | None) -> Callable[[np.ndarray], Encoded]:
     def enc(img: np.ndarray) -> Encoded:
         from ..codec import compress
 
-        result = compress(img, _model(backend), backend=backend)
+        result = compress(img, _model(backend, model), backend=backend)
         return Encoded(result.data, {"q": result.q, "lossy_bytes": result.lossy_bytes,
                                      "residual_bytes": result.residual_bytes,
                                      "header_bytes": result.header_bytes})
@@ -226,17 +227,17 @@ def _lbpg_encode(backend: str) -> Callable[[np.ndarray], Encoded]:
     return enc
 
 
-def _lbpg_decode(backend: str) -> Callable[[bytes], np.ndarray]:
+def _lbpg_decode(backend: str, model: str | None) -> Callable[[bytes], np.ndarray]:
     def dec(data: bytes) -> np.ndarray:
         from ..codec import decompress
 
-        return decompress(data, _model(backend))[0]
+        return decompress(data, _model(backend, model))[0]
 
     return dec
 
 
 @cache
-def _lbpg_version(backend: str) -> str:
+def _lbpg_version(backend: str, model: str | None) -> str:
     """Release, a hash of the package's code (so that cached rows of a development tree go
     stale when the code changes, not only at a release) and the model ids. Once per process:
     the code a process runs is the code it imported, whatever happens to the files later."""
@@ -248,13 +249,14 @@ def _lbpg_version(backend: str) -> str:
     for path in sorted(package.rglob("*.py")):
         code.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     lossy = f", {get_lossy_codec(backend).version()}" if backend == "lic" else ""
-    return f"lossless_bpg {__version__} (code {code.hexdigest()[:8]}), model {_model(backend).model_id_hex}{lossy}"
+    return (f"lossless_bpg {__version__} (code {code.hexdigest()[:8]}), "
+            f"model {_model(backend, model).model_id_hex}{lossy}")
 
 
-def _lbpg_unavailable(backend: str) -> Callable[[], str | None]:
+def _lbpg_unavailable(backend: str, model: str | None) -> Callable[[], str | None]:
     def check() -> str | None:
         try:
-            _model(backend)
+            _model(backend, model)
         except Exception as exc:  # noqa: BLE001 (report, do not crash the whole benchmark)
             return f"residual model cannot load: {exc}"
         return None
@@ -262,14 +264,15 @@ def _lbpg_unavailable(backend: str) -> Callable[[], str | None]:
     return check
 
 
-def _lbpg(name: str, backend: str, settings: str) -> BenchCodec:
-    return BenchCodec(name, settings, _lbpg_encode(backend), _lbpg_decode(backend), partial(_lbpg_version, backend),
-                      _lbpg_unavailable(backend))
+def _lbpg(name: str, backend: str, settings: str, model: str | None = None) -> BenchCodec:
+    return BenchCodec(name, settings, _lbpg_encode(backend, model), _lbpg_decode(backend, model),
+                      partial(_lbpg_version, backend, model), _lbpg_unavailable(backend, model))
 
 
 def _registry() -> dict[str, BenchCodec]:
     c = [
         _lbpg("lbpg", "hevc", "hevc, Q searched"),
+        _lbpg("lbpg-fast", "hevc", "hevc, Q searched, model fast", "fast"),
         _lbpg("lbpg-lic", "lic", "lic (learned lossy layer), q searched"),
         BenchCodec("png", "Pillow optimize, level 9", _pil_encode("PNG", optimize=True, compress_level=9),
                    _pil_decode, _pil_version("zlib")),
