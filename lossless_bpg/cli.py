@@ -322,7 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "backward error feedback where it pays); none: never")
     p.add_argument("--backend", default="hevc", help="lossy layer: hevc (default), lic (the learned one; its own residual model "
                         "is then the default) or bpg (needs libbpg's tools)")
-    p.add_argument("--model", default="default", help="residual model name or .pt path")
+    p.add_argument("--model", default="default",
+                   help="residual model: default (generation 2), fast (the 0.2-0.4 model: about a fifth "
+                        "less encode time, a third less decode time, ~0.4 %% more bits), another registered "
+                        "name, or a .pt path")
     p.add_argument("--verify", action="store_true", help="decode each file again and compare pixels")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.add_argument("--tile-size", type=_tile_size, default=DEFAULT_TILE_SIZE, metavar="N",

@@ -33,12 +33,12 @@ def test_every_shipped_weights_file_is_named_by_its_id():
         assert load_model(card.name).model_id_hex == card.model_id
 
 
-def test_fast_is_the_0_3_model_and_default_an_alias():
+def test_fast_is_the_0_3_model_and_default_the_stronger_one_searching_with_fast():
     fast, default = load_model("fast"), load_model()
-    assert fast.model_id_hex == default.model_id_hex == FAST_ID  # until a stronger model ships
-    assert fast.name == default.name == "fast"
+    assert fast.model_id_hex == FAST_ID and fast.name == "fast" and fast.search is None
     assert fast.card is not None and fast.card.name == "fast"
-    assert Registry().aliases["default"] in {c.name for c in Registry().cards}
+    assert Registry().aliases["default"] == default.name == "gen2" and default.model.generation == 2
+    assert default.search is not None and default.search.model_id_hex == FAST_ID
 
 
 def test_unknown_id_is_a_mismatch_error_naming_the_id_and_the_models():
@@ -47,7 +47,7 @@ def test_unknown_id_is_a_mismatch_error_naming_the_id_and_the_models():
 
 
 def test_unknown_name_lists_the_names_and_aliases():
-    with pytest.raises(ModelMismatchError, match=r"'strong' not found.*fast.*default -> fast"):
+    with pytest.raises(ModelMismatchError, match=r"'strong' not found.*fast.*default -> gen2"):
         load_model("strong")
 
 
