@@ -29,6 +29,14 @@ def _backend(backend_id: int) -> str:
         return f"unknown ({backend_id})"
 
 
+def _model(model_id: bytes) -> str:
+    """The id and, where this installation has it, the model's name (from the cards alone)."""
+    from .residual.registry import Registry
+
+    card = Registry().by_id(model_id)
+    return f"{model_id.hex()} ({card.name})" if card else f"{model_id.hex()} (not in this installation)"
+
+
 def _qs(qs: tuple[int, ...]) -> str:
     if len(qs) == 1:
         return f"Q={qs[0]}"
@@ -61,7 +69,7 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
                      f"largest {max(t.width for t in grid)}x{max(t.height for t in grid)})")
     lines += [
         f"  lossy backend      {_backend(h.backend_id)}, {_qs(qs_of(f))}",
-        f"  residual model     {h.model_id.hex()}",
+        f"  residual model     {_model(h.model_id)}",
     ]
     if isinstance(f, LbpgFile):
         lines.append("  residual ranges    " + ", ".join(

@@ -62,6 +62,10 @@ def run_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig.from_yaml(args.config)
     if args.steps:
         cfg = dataclasses.replace(cfg, steps=args.steps)
+    if args.search_model and not args.register:
+        print("error: --search-model is recorded by --register (it names the model to register's search model)",
+              file=sys.stderr)
+        return 2
     if args.register:
         from ..residual.weights import WEIGHTS_DIR, register
 

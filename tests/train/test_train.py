@@ -56,6 +56,11 @@ def test_refuses_to_train_on_kodak(tmp_path):
     assert main(["train", "--data", str(tmp_path / "kodak"), "--pack", str(tmp_path / "p.npz")]) == 2
 
 
+def test_a_search_model_without_register_is_a_usage_error(tmp_path):
+    assert main(["train", "--search-model", "fast", "--pack", str(tmp_path / "p.npz")]) == 2
+    assert not (tmp_path / "p.npz").exists()
+
+
 def test_calibration_records_the_best_validation_q(packed, train_dir):
     d, cfg, pack = packed
     ckpt = d / "ck3.pt"
