@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -22,15 +23,15 @@ from .container import DEFAULT_TILE_SIZE
 from .effort import ADAPT_MODES, DEFAULT_EFFORT, EFFORT_SEARCH
 from .engines import Engine, EngineUnavailableError, add_engine_arguments, engine_from_args
 from .errors import LosslessBpgError
+from .imageio import IMAGE_SUFFIXES
 from .jobs import FileResult
 
 __all__ = ["build_parser", "main"]
 
-IMAGE_SUFFIXES = {".png", ".ppm", ".pnm", ".bmp", ".tif", ".tiff", ".webp"}
 LBPG_SUFFIX = ".lbpg"
 
 
-def _expand(paths: list[str], suffixes: set[str]) -> list[Path]:
+def _expand(paths: list[str], suffixes: AbstractSet[str]) -> list[Path]:
     """Files as given, and the matching files inside any directory given (sorted)."""
     out: list[Path] = []
     for p in map(Path, paths):
@@ -45,17 +46,37 @@ def _output_path(src: Path, out_dir: str | None, suffix: str) -> Path:
     return (Path(out_dir) if out_dir else src.parent) / (src.stem + suffix)
 
 
+def _output_file(output: str | None, suffix: str, n_inputs: int) -> Path | None:
+    """The file ``-o`` names, or None when it names a folder: ``-o`` is the output file itself
+    when it ends in the output's suffix (``.lbpg`` for compress, ``.png`` for decompress) and is
+    not an existing folder, which needs exactly one input. A name ending in another image or
+    ``.lbpg`` suffix is refused rather than made a folder of that name."""
+    if output is None or Path(output).is_dir():
+        return None
+    ext = Path(output).suffix.lower()
+    if ext == suffix:
+        if n_inputs != 1:
+            raise UsageError(f"-o {output} names one {suffix} file but {n_inputs} inputs were given; "
+                             f"give a folder (-o DIR) for several")
+        return Path(output)
+    if ext in IMAGE_SUFFIXES | {LBPG_SUFFIX}:
+        raise UsageError(f"-o {output}: this command writes {suffix} files; give a {suffix} file name "
+                         f"(one input) or a folder")
+    return None
+
+
 class UsageError(LosslessBpgError):
     """The command line asks for something that cannot be done as asked (exit status 2)."""
 
 
-def _plan_outputs(files: list[Path], out_dir: str | None, suffix: str) -> list[tuple[Path, Path]]:
-    """(input, output) pairs; an output that is an input, and two inputs that would write the
-    same output (a/x.png and b/x.png into one folder, or x.png beside x.tif), are refused
-    before any work is done."""
+def _plan_outputs(files: list[Path], output: str | None, suffix: str) -> list[tuple[Path, Path]]:
+    """(input, output) pairs, ``output`` being ``-o`` (a folder, or the one output file); an
+    output that is an input, and two inputs that would write the same output (a/x.png and
+    b/x.png into one folder, or x.png beside x.tif), are refused before any work is done."""
     from .fileio import outputs_that_are_inputs
 
-    pairs = [(src, _output_path(src, out_dir, suffix)) for src in files]
+    single = _output_file(output, suffix, len(files))
+    pairs = [(files[0], single)] if single else [(src, _output_path(src, output, suffix)) for src in files]
     inputs_hit = outputs_that_are_inputs(files, [dst for _, dst in pairs])
     if inputs_hit:
         raise UsageError(
@@ -311,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("compress", help="compress images (files or folders) to .lbpg")
     p.add_argument("inputs", nargs="+", help="image files or folders of images")
-    p.add_argument("-o", "--output", help="output folder (default: beside each input)")
+    p.add_argument("-o", "--output", help="output folder (default: beside each input), or for one input "
+                                          "the .lbpg file to write")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("-q", "--quality", type=int, help="force the lossy layer's Q (default: searched per image)")
     p.add_argument("-e", "--effort", type=int, choices=tuple(EFFORT_SEARCH), default=DEFAULT_EFFORT,
@@ -338,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("decompress", help="decompress .lbpg files to PNG")
     p.add_argument("inputs", nargs="+", help=".lbpg files or folders")
-    p.add_argument("-o", "--output", help="output folder (default: beside each input)")
+    p.add_argument("-o", "--output", help="output folder (default: beside each input), or for one input "
+                                          "the .png file to write")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--model", help="residual model (default: the one the file names)")
     p.add_argument("--quiet", action="store_true")

@@ -27,6 +27,8 @@ SUPPORTED = (
     "WebP, JPEG); greyscale is stored as RGB with three equal channels and decodes back to "
     "greyscale"
 )
+# File name endings of the formats above: what `compress` picks up in a folder it is given.
+IMAGE_SUFFIXES = frozenset({".png", ".ppm", ".pgm", ".pnm", ".bmp", ".tif", ".tiff", ".webp", ".jpg", ".jpeg"})
 
 # Modes whose pixels map to 8-bit RGB without loss.
 _RGB_EXACT = {"RGB", "L"}

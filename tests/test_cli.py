@@ -178,6 +178,58 @@ def test_inputs_that_would_share_an_output_are_refused_before_any_work(tmp_path,
     assert not out.exists() or not list(out.iterdir()), "nothing may be written"
 
 
+def test_output_may_name_the_one_file_to_write(tmp_path, photo):
+    src, img = photo
+    packed = tmp_path / "sub" / "kept.lbpg"
+    assert main(["compress", str(src), "-o", str(packed), "-q", "30", "--quiet"]) == 0
+    assert packed.is_file() and packed.read_bytes()[:4] == b"LBPG"
+    restored = tmp_path / "back" / "restored.PNG"
+    assert main(["decompress", str(packed), "-o", str(restored), "--quiet"]) == 0
+    assert np.array_equal(np.asarray(Image.open(restored)), img)
+    assert main(["compress", str(src), "-o", str(packed), "-q", "30", "--quiet"]) == 1, "exists: needs --force"
+
+
+def test_a_folder_gives_every_readable_format_including_jpeg_and_pgm(tmp_path, photo):
+    _, img = photo
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.fromarray(img).save(folder / "camera.JPG", quality=90)
+    Image.fromarray(img[..., 1]).save(folder / "scan.pgm")
+    (folder / "notes.txt").write_text("not an image")
+    out = tmp_path / "out"
+    assert main(["compress", str(folder), "-o", str(out), "-q", "30", "--quiet", "--verify"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["camera.lbpg", "scan.lbpg"]
+
+
+def test_an_existing_folder_named_like_a_file_stays_a_folder(tmp_path, photo):
+    src, _ = photo
+    folder = tmp_path / "archive.lbpg"
+    folder.mkdir()
+    assert main(["compress", str(src), "-o", str(folder), "-q", "30", "--quiet"]) == 0
+    assert (folder / "photo.lbpg").is_file()
+
+
+@pytest.mark.parametrize("argv_tail, message", [
+    (["-o", "{tmp}/both.lbpg"], "names one .lbpg file but 2 inputs"),
+    (["-o", "{tmp}/wrong.png"], "writes .lbpg files"),
+])
+def test_an_output_file_name_that_cannot_be_meant_is_refused(tmp_path, photo, capsys, argv_tail, message):
+    src, img = photo
+    second = _png(tmp_path / "second.png", img[::-1].copy())
+    inputs = [str(src), str(second)] if "both" in argv_tail[1] else [str(src)]
+    argv = ["compress", *inputs, *[a.format(tmp=tmp_path) for a in argv_tail], "-q", "30", "--quiet"]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "both.lbpg").exists() and not (tmp_path / "wrong.png").exists()
+
+
+def test_decompress_refuses_an_output_file_it_cannot_write(tmp_path, photo, capsys):
+    src, _ = photo
+    assert main(["compress", str(src), "-q", "30", "--quiet"]) == 0
+    assert main(["decompress", str(tmp_path / "photo.lbpg"), "-o", str(tmp_path / "x.tif"), "--quiet"]) == 2
+    assert "writes .png files" in capsys.readouterr().err
+
+
 def test_thread_count_option_round_trips_at_any_count(tmp_path, photo):
     import torch
 

@@ -16,7 +16,8 @@ CSV_FIELDS = [
     "decode_s", "peak_mb", "exact", "error", "q", "lossy_bytes", "residual_bytes", "header_bytes",
     "version",
 ]
-IMAGE_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
+# Lossless sources only: given a JPEG, cjxl would transcode its bitstream rather than code pixels.
+BENCH_SUFFIXES = {".png", ".ppm", ".bmp", ".tif", ".tiff"}
 
 
 def add_bench_arguments(p: argparse.ArgumentParser) -> None:
@@ -109,7 +110,7 @@ def _images(dirs: list[Path], limit: int | None) -> list[Path]:
     for d in dirs:
         if not d.is_dir():
             raise FileNotFoundError(f"benchmark folder {d} not found")
-        files = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted(p for p in d.iterdir() if p.suffix.lower() in BENCH_SUFFIXES)
         out += files[:limit] if limit else files
     return out
 
