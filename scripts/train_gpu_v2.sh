@@ -8,17 +8,22 @@
 # Invoked on the device machine (tool `run`, carry ["data/gpu_bundle"], timeout_s 600):
 #   bash scripts/train_gpu_v2.sh
 # Environment (all optional):
-#   INIT      weights to start from (default: the shipped fast model, grown function-preservingly;
-#             later: the newest committed generation 2 .pt, so every window builds on the last)
+#   INIT      weights to start from (default: the `default` model's committed .pt, generation 2
+#             since 0.5.0, so every window builds on the shipped weights; the fast model's .pt
+#             would be grown function-preservingly)
 #   CONFIG    training YAML (default lossless_bpg/configs/context16_v2_gpu.yaml)
 #   WALL_MIN  minutes of wall time for the whole script (default 8.5; the run tool allows 10)
 #   OUT       where the checkpoint, log and exported model go (the run tool sets it)
+# Dry run on the 2-core CPU (2026-11-30, a 6 MB bundle of 82 crops, PY=.venv/bin/python,
+# WALL_MIN=6): x265 from the .debs, reconstructions at 8 Q in 2.7 min, training from gen2's .pt
+# (159/159 tensors taken; validation as gen2's card), export: exit 0. Making the 50 MB bundle
+# takes ~20 min of this CPU: start it before the first device call (device time is not spent).
 # Writes to $OUT: train.log, checkpoint.pt (resumable: copy it back and pass CHECKPOINT=...),
 # context16_v2.pt + context16_v2.yaml (the exported model with its training record).
 set -u -o pipefail
 OUT=${OUT:-out/gpu}
 PY=${PY:-python3}
-INIT=${INIT:-lossless_bpg/weights/2c7ee67f527c3930.pt}
+INIT=${INIT:-$($PY -c "from lossless_bpg.residual.registry import Registry; print(Registry().card('default').card_path.with_suffix('.pt'))")}
 CONFIG=${CONFIG:-lossless_bpg/configs/context16_v2_gpu.yaml}
 BUNDLE=${BUNDLE:-data/gpu_bundle}
 WALL_MIN=${WALL_MIN:-8.5}
