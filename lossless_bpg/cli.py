@@ -257,11 +257,16 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     from .container import unpack
     from .describe import describe
+    from .fileio import read_input
 
+    files = _expand(args.inputs, {LBPG_SUFFIX})
+    if not files:
+        _error("no .lbpg files found")
+        return 1
     failures = 0
-    for src in _expand(args.inputs, {LBPG_SUFFIX}):
+    for src in files:
         try:
-            data = src.read_bytes()
+            data = read_input(src)
             f = unpack(data)
         except (LosslessBpgError, OSError) as exc:
             failures += 1

@@ -5,6 +5,10 @@ class LosslessBpgError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
+class InputError(LosslessBpgError):
+    """An input path names nothing readable as a file: missing, a folder, a pipe or a device."""
+
+
 class UnsupportedImageError(LosslessBpgError):
     """The input image has a mode, depth or layout the codec cannot store losslessly."""
 

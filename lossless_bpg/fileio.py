@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from .errors import OutputExistsError
+from .errors import InputError, OutputExistsError
 
 #: Temporary files being written now, so an interrupted run can remove them (see cli).
 _PENDING: set[Path] = set()
@@ -46,6 +47,38 @@ def remove_temporaries_of(path: Path) -> None:
     path = Path(path)
     for tmp in path.parent.glob(f".{glob.escape(path.name)}.{'?' * 8}.tmp"):
         tmp.unlink(missing_ok=True)
+
+
+def _open_regular(path: Path) -> int:
+    """A descriptor open for reading ``path``, which must be a regular file. Opened without
+    blocking, so that a named pipe with no writer (or a device) is refused at once instead of
+    waiting forever, and checked on the descriptor itself (no window between check and use)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise InputError("no such file") from None
+    except IsADirectoryError:
+        raise InputError("is a folder, not a file") from None
+    except OSError as exc:
+        raise InputError(f"cannot open it ({exc.strerror or exc})") from None
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode):
+        return fd
+    os.close(fd)
+    kind = "a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode) else "a device or socket"
+    raise InputError(f"is {kind}, not a regular file; inputs must be files")
+
+
+def check_input(path: Path) -> None:
+    """Raise :class:`InputError` unless ``path`` is a regular file that can be opened (the
+    message says what it is instead, without the path: callers name the file)."""
+    os.close(_open_regular(Path(path)))
+
+
+def read_input(path: Path) -> bytes:
+    """The bytes of the regular file ``path`` (:class:`InputError` if it is none)."""
+    with os.fdopen(_open_regular(Path(path)), "rb") as fh:
+        return fh.read()
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:

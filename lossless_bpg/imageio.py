@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, TiffImagePlugin, UnidentifiedImageError
 
-from .errors import UnsupportedImageError
+from .errors import InputError, UnsupportedImageError
+from .fileio import check_input
 
 SUPPORTED = (
     "single-frame images with 8-bit samples, RGB or greyscale (PNG, PPM/PGM, BMP, TIFF, "
@@ -210,8 +211,10 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
     """Read ``path`` into (H, W, 3) uint8 pixels and whether the source was greyscale ('L',
     whose three channels are then equal), or raise UnsupportedImageError."""
     path = Path(path)
-    if not path.is_file():
-        raise UnsupportedImageError(f"{path}: no such file")
+    try:
+        check_input(path)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)

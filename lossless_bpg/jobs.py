@@ -188,7 +188,7 @@ def decompress_file(job: DecompressJob) -> FileResult:
     :func:`compress_file`)."""
     from .api import _model, _model_for
     from .codec import decode_bands
-    from .fileio import write_atomic
+    from .fileio import read_input, write_atomic
 
     src, dst, options = job.src, job.dst, job.options
     if options.skip_existing and dst.exists():
@@ -196,7 +196,7 @@ def decompress_file(job: DecompressJob) -> FileResult:
     report_status(src.name)
     try:
         _exists_and_not_wanted(dst, options.force)
-        data = src.read_bytes()
+        data = read_input(src)
         model = _model(options.model) if options.model else None
         decoding = decode_bands(data, model, options.tile_workers,
                                 lambda done, total: report_status(f"{src.name}: {done}/{total} tiles decoded"),

@@ -152,6 +152,23 @@ def test_missing_input_is_an_error(tmp_path, capsys):
     assert "nope.png" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+@pytest.mark.parametrize("command, name", [("compress", "in.png"), ("decompress", "in.lbpg"), ("info", "in.lbpg")])
+def test_a_named_pipe_as_input_is_an_error_not_a_hang(tmp_path, capsys, command, name):
+    pipe = tmp_path / name
+    os.mkfifo(pipe)  # nobody writes to it: reading it would wait forever
+    argv = [command, str(pipe)] + (["-o", str(tmp_path / "out"), "--quiet"] if command != "info" else [])
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"{pipe}: is a named pipe, not a regular file" in err and err.count(str(pipe)) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_info_without_lbpg_files_says_so(tmp_path, capsys):
+    assert main(["info", str(tmp_path)]) == 1
+    assert "no .lbpg files found" in capsys.readouterr().err
+
+
 def test_unavailable_backend_is_an_error(photo, capsys, monkeypatch, tmp_path):
     from lossless_bpg.lossy import bpg
 

@@ -1,13 +1,17 @@
 """Writing outputs: atomic, never over an existing file without force, never over an input,
-and removable mid-write when the run is interrupted."""
+and removable mid-write when the run is interrupted. Reading inputs: regular files only, so
+that a pipe or a device is an error and never a wait."""
 
 import os
+from pathlib import Path
 
 import pytest
 
-from lossless_bpg.errors import OutputExistsError
+from lossless_bpg.errors import InputError, OutputExistsError
 from lossless_bpg.fileio import (
+    check_input,
     outputs_that_are_inputs,
+    read_input,
     remove_pending_temporaries,
     write_atomic,
 )
@@ -45,3 +49,30 @@ def test_outputs_that_resolve_to_inputs_are_found(tmp_path):
     (tmp_path / "other.png").write_bytes(b"x")
     outs = [src, tmp_path / "hard.png", tmp_path / "soft.png", tmp_path / "other.png", tmp_path / "new.png"]
     assert outputs_that_are_inputs([src], outs) == outs[:3]
+
+
+def test_inputs_are_read_only_from_regular_files(tmp_path):
+    data = tmp_path / "x.lbpg"
+    data.write_bytes(b"LBPG" + bytes(range(256)))
+    assert read_input(data) == b"LBPG" + bytes(range(256))
+    with pytest.raises(InputError, match="no such file"):
+        read_input(tmp_path / "missing.lbpg")
+    with pytest.raises(InputError, match="is a folder"):
+        read_input(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes need a POSIX system")
+def test_a_named_pipe_is_refused_at_once_not_waited_on(tmp_path):
+    pipe = tmp_path / "photo.lbpg"
+    os.mkfifo(pipe)  # no writer: a plain read would block forever
+    with pytest.raises(InputError, match="named pipe"):
+        read_input(pipe)
+    with pytest.raises(InputError, match="named pipe"):
+        check_input(pipe)
+
+
+def test_a_device_is_refused(tmp_path):
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero on this system")
+    with pytest.raises(InputError, match="device"):
+        read_input(Path("/dev/zero"))  # would never end
