@@ -255,7 +255,7 @@ def cmd_decompress(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from .container import unpack
+    from .container import HEAD_BYTES, check_head, unpack
     from .describe import describe
     from .fileio import read_input
 
@@ -266,7 +266,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     failures = 0
     for src in files:
         try:
-            data = read_input(src)
+            data = read_input(src, check_head, HEAD_BYTES)
             f = unpack(data)
         except (LosslessBpgError, OSError) as exc:
             failures += 1

@@ -283,10 +283,20 @@ def pack_tiled(f: TiledFile) -> bytes:
     return bytes(out) + b"".join(blobs)
 
 
+#: Bytes :func:`check_head` needs: magic, version and the fixed header fields.
+HEAD_BYTES = 16
+
+
+def check_head(head: bytes) -> None:
+    """Raise FormatError (or VersionError) unless ``head``, a file's first :data:`HEAD_BYTES`
+    bytes, starts a file this build reads: checked before a large file is read whole."""
+    _check_version(head)
+
+
 def _check_version(data: bytes) -> int:
     if len(data) < 4 or data[:4] != MAGIC:
         raise FormatError("not an lbpg file (bad magic; expected the bytes 'LBPG')")
-    if len(data) < 16:
+    if len(data) < HEAD_BYTES:
         raise FormatError("file is truncated (header incomplete)")
     version = data[4]
     if version in RETIRED_VERSIONS:

@@ -75,10 +75,15 @@ def check_input(path: Path) -> None:
     os.close(_open_regular(Path(path)))
 
 
-def read_input(path: Path) -> bytes:
-    """The bytes of the regular file ``path`` (:class:`InputError` if it is none)."""
+def read_input(path: Path, check_head: Callable[[bytes], None] | None = None, head_bytes: int = 0) -> bytes:
+    """The bytes of the regular file ``path`` (:class:`InputError` if it is none). With
+    ``check_head``, its first ``head_bytes`` bytes are checked first (which raises on a file
+    of another kind), so that a large file of the wrong kind is never read whole."""
     with os.fdopen(_open_regular(Path(path)), "rb") as fh:
-        return fh.read()
+        head = fh.read(head_bytes) if check_head else b""
+        if check_head:
+            check_head(head)
+        return head + fh.read()
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:

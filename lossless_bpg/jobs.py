@@ -188,6 +188,7 @@ def decompress_file(job: DecompressJob) -> FileResult:
     :func:`compress_file`)."""
     from .api import _model, _model_for
     from .codec import decode_bands
+    from .container import HEAD_BYTES, check_head
     from .fileio import read_input, write_atomic
 
     src, dst, options = job.src, job.dst, job.options
@@ -196,7 +197,7 @@ def decompress_file(job: DecompressJob) -> FileResult:
     report_status(src.name)
     try:
         _exists_and_not_wanted(dst, options.force)
-        data = read_input(src)
+        data = read_input(src, check_head, HEAD_BYTES)
         model = _model(options.model) if options.model else None
         decoding = decode_bands(data, model, options.tile_workers,
                                 lambda done, total: report_status(f"{src.name}: {done}/{total} tiles decoded"),

@@ -76,3 +76,27 @@ def test_a_device_is_refused(tmp_path):
         pytest.skip("no /dev/zero on this system")
     with pytest.raises(InputError, match="device"):
         read_input(Path("/dev/zero"))  # would never end
+
+
+def test_a_head_check_runs_before_the_file_is_read_whole(tmp_path):
+    import tracemalloc
+
+    from lossless_bpg.container import HEAD_BYTES, check_head
+    from lossless_bpg.errors import FormatError
+
+    big = tmp_path / "holiday.lbpg"
+    with open(big, "wb") as fh:  # a PNG renamed, 256 MiB (sparse: no disk used)
+        fh.write(b"\x89PNG\r\n\x1a\n" + bytes(8))
+        fh.truncate(256 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(FormatError, match="not an lbpg file"):
+            read_input(big, check_head, HEAD_BYTES)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak} bytes allocated: the file was read whole"
+    seen = []
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"0123456789")
+    assert read_input(small, seen.append, 4) == b"0123456789" and seen == [b"0123"]
