@@ -179,6 +179,8 @@ def _run_jobs(args: argparse.Namespace, engine: Engine, what: str, fn: Callable[
                 _error(result.error)
                 if result.traceback:
                     print(result.traceback, file=sys.stderr, end="")
+            for warning in result.warnings:
+                print(f"warning: {warning}", file=sys.stderr)
             results[outcome.index] = result
             bar.set_postfix_str(result.src.name)
             bar.update(1)

@@ -90,6 +90,8 @@ class FileResult:
     error: str = ""  # the message for the user when failed
     traceback: str = ""  # for failures nobody planned for (a bug): where it happened
     stats: CompressStats | None = None
+    #: What the user should know although the file is done (e.g. metadata that was not kept).
+    warnings: tuple[str, ...] = ()
 
 
 def _skipped(src: Path, dst: Path) -> FileResult:
@@ -112,7 +114,7 @@ def compress_file(job: CompressJob) -> FileResult:
     from .api import _model
     from .codec import compress
     from .fileio import write_bytes_atomic
-    from .imageio import load_image
+    from .imageio import load_image, metadata_not_stored
     from .lossy import residual_model_name
 
     src, dst, options = job.src, job.dst, job.options
@@ -152,9 +154,11 @@ def compress_file(job: CompressJob) -> FileResult:
     except Exception as exc:  # noqa: BLE001 (reported with its traceback; the other files go on)
         return _unexpected(src, dst, exc)
     h, w = image.shape[:2]
+    not_stored = metadata_not_stored(src)
+    warnings = (f"{src}: not stored (pixels only): {'; '.join(not_stored)}",) if not_stored else ()
     return FileResult(src, dst, "done", stats=CompressStats(
         width=w, height=h, q=result.q, total_bytes=len(result.data), lossy_bytes=result.lossy_bytes,
-        residual_bytes=result.residual_bytes, encode_s=encode_s, decode_s=decode_s))
+        residual_bytes=result.residual_bytes, encode_s=encode_s, decode_s=decode_s), warnings=warnings)
 
 
 def _verify(src: Path, image: np.ndarray, data: bytes, model: LoadedModel, workers: int,

@@ -164,6 +164,17 @@ def test_a_named_pipe_as_input_is_an_error_not_a_hang(tmp_path, capsys, command,
     assert not (tmp_path / "out").exists()
 
 
+def test_metadata_that_is_not_stored_is_named_but_the_file_is_done(tmp_path, photo, capsys):
+    src, img = photo
+    tagged = tmp_path / "tagged.png"
+    Image.fromarray(img).save(tagged, icc_profile=b"a profile")
+    assert main(["compress", str(src), str(tagged), "-o", str(tmp_path / "out"), "-q", "30", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {tagged}: not stored (pixels only): its ICC colour profile" in err
+    assert str(src) not in err, "a file without metadata gets no warning"
+    assert (tmp_path / "out" / "tagged.lbpg").is_file()
+
+
 def test_info_without_lbpg_files_says_so(tmp_path, capsys):
     assert main(["info", str(tmp_path)]) == 1
     assert "no .lbpg files found" in capsys.readouterr().err
