@@ -39,3 +39,7 @@ class OutputExistsError(LosslessBpgError):
 
 class ImageTooLargeError(LosslessBpgError):
     """An image needs more memory to code than this machine has (no tiling yet)."""
+
+
+class TrainingSetupError(LosslessBpgError):
+    """A training run cannot start as asked (e.g. a restart with no minutes left to run)."""

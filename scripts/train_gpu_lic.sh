@@ -27,7 +27,9 @@ echo "== $(date -u +%FT%TZ) start; config $CONFIG; resume ${RESUME}"
 nvidia-smi -L || true
 [ -f "$RESUME" ] && [ ! -f "$CHECKPOINT" ] && cp "$RESUME" "$CHECKPOINT"
 # --minutes counts the checkpoint's earlier training too: give this window what is left of it
-# (1.5 min kept for the final validation and export).
+# (1.5 min kept for the final validation and export). --restart: the window is a learning-rate
+# cycle of its own (warm-up, then cosine from the config's peak); without it a checkpoint near
+# the end of its CPU budget would train at the floor of its old cycle.
 MINUTES=$($PY - "$CHECKPOINT" "$WALL_MIN" "$SECONDS" <<'PYEOF'
 import os, sys, torch
 path, wall, spent = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
@@ -37,7 +39,7 @@ PYEOF
 )
 echo "== $(date -u +%T) training until $MINUTES min of training in all"
 PYTHONUNBUFFERED=1 $PY -m lossless_bpg train --config "$CONFIG" --data "$BUNDLE/originals.npz" \
-    --checkpoint "$CHECKPOINT" --minutes "$MINUTES" --export lic --export-dir "$OUT/weights"
+    --checkpoint "$CHECKPOINT" --minutes "$MINUTES" --restart --export lic --export-dir "$OUT/weights"
 status=$?
 echo "== $(date -u +%T) done (exit $status) after $SECONDS s"
 ls -laR "$OUT"

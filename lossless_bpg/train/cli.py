@@ -21,7 +21,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="training YAML (one with a `lic:` section trains the lic lossy layer and its residual model)")
     p.add_argument("--checkpoint", type=Path, default=Path("data/checkpoint.pt"), help="resumable checkpoint")
     p.add_argument("--steps", type=int, help="override the config's step count")
-    p.add_argument("--minutes", type=float, help="stop (and checkpoint) after this much wall time")
+    p.add_argument("--minutes", type=float,
+                   help="stop (and checkpoint) after this much training time in all, a resumed "
+                        "checkpoint's included; the learning rate's cosine decay ends there")
+    p.add_argument("--restart", action="store_true",
+                   help="resume the checkpoint with a new learning-rate cycle (warm-up, then cosine "
+                        "from the config's peak) over the minutes --minutes adds to the checkpoint's, "
+                        "e.g. a GPU window on a run trained on the CPU")
     p.add_argument("--device", help="cuda or cpu (default: cuda when available)")
     p.add_argument("--limit", type=int, help="use only the first N training images (smoke tests)")
     p.add_argument("--workers", type=int, default=2, help="processes for packing HEVC reconstructions")
@@ -109,7 +115,7 @@ def run_train(args: argparse.Namespace) -> int:
     from .loop import train
 
     result = train(cfg, args.pack, args.checkpoint, device=args.device, max_minutes=args.minutes,
-                   init_from=args.init_from, validate_first=args.validate_first)
+                   init_from=args.init_from, validate_first=args.validate_first, restart=args.restart)
     if args.export:
         meta = {
             "training": {
@@ -139,7 +145,8 @@ def _run_train_lic(args: argparse.Namespace) -> int:
     cfg = LicTrainConfig.from_yaml(args.config)
     if args.steps:
         cfg = dataclasses.replace(cfg, steps=args.steps)
-    lic, residual_model, record = train_lic(cfg, args.data, args.checkpoint, args.minutes, args.limit, args.device)
+    lic, residual_model, record = train_lic(cfg, args.data, args.checkpoint, args.minutes, args.limit, args.device,
+                                            restart=args.restart)
     if args.export:
         from ..lossy.lic.weights import export
 

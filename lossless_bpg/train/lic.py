@@ -25,7 +25,7 @@ from ..residual.layer import residual_bits
 from ..residual.model import ResidualModel
 from ..yaml_config import dataclass_options, plain
 from .averaging import WeightAverage
-from .loop import best_checkpoint, warmup_cosine_lr
+from .loop import Schedule, best_checkpoint
 from .prepare import is_validation
 
 LOG_SECONDS = 240.0
@@ -181,11 +181,13 @@ def _residual_model(base: ResidualModel, side_channels: int) -> ResidualModel:
 
 
 def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: float | None = None,
-              limit: int | None = None, device: str | None = None, log=print) -> tuple[LicModel, ResidualModel, dict]:
+              limit: int | None = None, device: str | None = None, log=print,
+              restart: bool = False) -> tuple[LicModel, ResidualModel, dict]:
     """Train (or resume from ``checkpoint``) on ``data`` (a folder of PNGs or a GPU bundle's
     originals.npz) for ``cfg.steps`` or ``max_minutes`` of training time in all, whichever ends
-    first (the cosine decay follows it), on CUDA when present. Returns both networks (on the
-    CPU) and the record (step, seconds, device, last validation)."""
+    first (the cosine decay follows it; ``restart``: a new cycle, see :class:`.loop.Schedule`),
+    on CUDA when present. Returns both networks (on the CPU) and the record (step, seconds,
+    device, last validation)."""
     from ..residual.weights import load_model
 
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -205,6 +207,7 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
     gen = torch.Generator().manual_seed(cfg.seed)
     step, elapsed, last_val = 0, 0.0, {}
     best_val = float("inf")
+    state = None
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=dev, weights_only=False)
         lic.load_state_dict(state["lic"])
@@ -223,8 +226,11 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
             + (" (the residual model grown to read the synthesis features, at zero)" if grown else ""))
     if side_params and len(opt.param_groups) == 2:
         opt.add_param_group(side_group)
+    schedule = Schedule.resumed(cfg.steps, max_minutes, state, restart)
+    if restart and state is not None:
+        log(f"a new learning-rate cycle from step {step} over {(schedule.budget_s or 0) / 60 - elapsed / 60:.1f} minutes")
     average = WeightAverage({"lic": lic, "residual": residual_model}, cfg.ema_decay) if cfg.ema_decay else None
-    if average is not None and checkpoint.exists() and "average" in state:
+    if average is not None and state is not None and "average" in state:
         try:
             average.load_state_dict(state["average"])
         except ValueError:  # the residual model was grown just now: average from here on
@@ -235,7 +241,7 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
         tmp = path.with_suffix(".tmp")
         torch.save({"lic": lic.state_dict(), "residual": residual_model.state_dict(), "optimizer": opt.state_dict(),
                     "generator": gen.get_state(), "step": step, "seconds": elapsed, "config": cfg.to_dict(),
-                    "validation": last_val, "best_validation": best_val,
+                    "validation": last_val, "best_validation": best_val, **schedule.record(),
                     **({"average": average.state_dict()} if average is not None else {})}, tmp)
         tmp.replace(path)
 
@@ -253,18 +259,13 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
             best_val = last_val["best"]
             save(best_checkpoint(checkpoint))
 
-    budget_s = None if max_minutes is None else 60.0 * max_minutes
-
-    def progress() -> float:
-        return max(step / cfg.steps, elapsed / budget_s if budget_s else 0.0)
-
     start = time.perf_counter() - elapsed
     last_log = time.perf_counter()
     window: list[tuple[float, float, float, float]] = []
     bar = tqdm(total=cfg.steps, initial=step, desc="train lic", unit="step", disable=None)
-    while progress() < 1.0:
+    while schedule.progress(step, elapsed) < 1.0:
         for group in opt.param_groups:
-            group["lr"] = warmup_cosine_lr(group["base_lr"], cfg.lr_min, step, progress())
+            group["lr"] = schedule.lr(group["base_lr"], cfg.lr_min, step, elapsed)
         if step < cfg.residual_warmup:
             for group in opt.param_groups[1:]:
                 group["lr"] = 0.0

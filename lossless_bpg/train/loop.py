@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..errors import TrainingSetupError
 from ..residual.config import GENERATION_2_FIELDS, ResidualModelConfig
 from ..residual.layer import residual_bits
 from ..residual.model import ResidualModel, grow_state_dict
@@ -72,16 +73,55 @@ def mean_bpsp(val_bpsp: dict[int, float]) -> float:
     return sum(val_bpsp.values()) / len(val_bpsp)
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """One learning-rate cycle: warm-up, then cosine decay, from where it started (step and
+    training seconds: 0, or where a ``--restart`` began a new cycle) to ``steps`` or the time
+    budget (training seconds in all, the checkpoint's earlier ones included), whichever is
+    nearer its end; the run stops there. A checkpoint records its cycle's start, so a resumed
+    run goes on with the same cycle."""
+
+    steps: int
+    budget_s: float | None
+    start_step: int = 0
+    start_s: float = 0.0
+
+    @classmethod
+    def resumed(cls, steps: int, max_minutes: float | None, state: dict | None, restart: bool) -> Schedule:
+        """The cycle of a run resumed from checkpoint ``state`` (None: a new run); with
+        ``restart``, a new cycle from the checkpoint's step over what ``max_minutes`` adds."""
+        budget_s = None if max_minutes is None else 60.0 * max_minutes
+        if state is None:
+            return cls(steps, budget_s)
+        if not restart:
+            start_step, start_s = state.get("schedule_start", (0, 0.0))
+            return cls(steps, budget_s, start_step, start_s)
+        step, seconds = state["step"], state["seconds"]
+        if budget_s is None or budget_s <= seconds:
+            raise TrainingSetupError(f"a restart needs --minutes above the checkpoint's {seconds / 60:.1f} minutes "
+                             "(--minutes counts them too; the new cycle runs over what it adds)")
+        return cls(max(steps, step + 1), budget_s, step, seconds)
+
+    def progress(self, step: int, elapsed_s: float) -> float:
+        done = (step - self.start_step) / max(1, self.steps - self.start_step)
+        if self.budget_s is None:
+            return done
+        return max(done, (elapsed_s - self.start_s) / max(1e-9, self.budget_s - self.start_s))
+
+    def lr(self, peak: float, lr_min: float, step: int, elapsed_s: float) -> float:
+        return warmup_cosine_lr(peak, lr_min, step - self.start_step, self.progress(step, elapsed_s))
+
+    def record(self) -> dict:
+        """What a checkpoint keeps of the cycle (see :meth:`resumed`)."""
+        return {"schedule_start": (self.start_step, self.start_s)}
+
+
 def warmup_cosine_lr(lr: float, lr_min: float, step: int, progress: float) -> float:
     """Linear warm-up over 500 steps, then cosine decay from ``lr`` to ``lr_min`` over
     ``progress`` in [0, 1] (every training loop of the project)."""
     warm = min(1.0, (step + 1) / 500)
     cos = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
     return warm * (lr_min + (lr - lr_min) * cos)
-
-
-def _lr(cfg: TrainConfig, step: int, progress: float) -> float:
-    return warmup_cosine_lr(cfg.lr, cfg.lr_min, step, progress)
 
 
 def train(
@@ -93,11 +133,13 @@ def train(
     log=print,
     init_from: Path | None = None,
     validate_first: bool = False,
+    restart: bool = False,
 ) -> TrainResult:
     """Train (or resume from ``checkpoint``) until ``cfg.steps`` or ``max_minutes`` of wall time,
     whichever comes first; the learning-rate schedule follows whichever is nearer its end, so
     a time-limited run still finishes its decay. ``validate_first``: measure the starting model
-    on the validation split before the first step (a grown model's baseline)."""
+    on the validation split before the first step (a grown model's baseline). ``restart``: a
+    resumed run starts a new learning-rate cycle (see :class:`Schedule`)."""
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(cfg.seed)
     pack = read_pack(pack_path, cfg.qs)
@@ -115,6 +157,7 @@ def train(
     gen = torch.Generator().manual_seed(cfg.seed)
     step, elapsed = 0, 0.0
     best_val = float("inf")
+    state = None
     if checkpoint.exists():
         state = torch.load(checkpoint, map_location=dev, weights_only=False)
         model.load_state_dict(state["model"])
@@ -123,15 +166,19 @@ def train(
         step, elapsed = state["step"], state["seconds"]
         best_val = state.get("best_validation", best_val)
         log(f"resumed from {checkpoint} at step {step}")
+    schedule = Schedule.resumed(cfg.steps, max_minutes, state, restart)
+    if restart and state is not None:
+        log(f"a new learning-rate cycle from step {step} over {(schedule.budget_s or 0) / 60 - elapsed / 60:.1f} minutes")
     average = WeightAverage({"model": model}, cfg.ema_decay) if cfg.ema_decay else None
-    if average is not None and checkpoint.exists() and "average" in state:
+    if average is not None and state is not None and "average" in state:
         average.load_state_dict(state["average"])
 
     def save(path: Path = checkpoint) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                 "step": step, "seconds": elapsed, "config": cfg.to_dict(), "best_validation": best_val}
+                 "step": step, "seconds": elapsed, "config": cfg.to_dict(), "best_validation": best_val,
+                 **schedule.record()}
         if average is not None:
             state["average"] = average.state_dict()
         torch.save(state, tmp)
@@ -155,19 +202,15 @@ def train(
         log(f"step 0 (initial model): val {evaluate(model, val_data)}")
     start = time.perf_counter() - elapsed
     last_log = time.perf_counter()
-    budget_s = None if max_minutes is None else 60.0 * max_minutes
-
-    def progress() -> float:
-        done = step / cfg.steps
-        return max(done, elapsed / budget_s) if budget_s else done
     model.train()
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=None)
     running, window = float("nan"), []
-    while progress() < 1.0:
+    while schedule.progress(step, elapsed) < 1.0:
+        lr = schedule.lr(cfg.lr, cfg.lr_min, step, elapsed)
         for group in opt.param_groups:
-            group["lr"] = _lr(cfg, step, progress()) * group.get("lr_scale", 1.0)
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         image, recon, q = train_data.batch(cfg.batch_size, cfg.crop, gen)
         loss = residual_bits(model, recon, q, image - recon) / image.numel()
         opt.zero_grad(set_to_none=True)
@@ -185,7 +228,7 @@ def train(
             bar.set_postfix(bpsp=f"{running:.4f}")
             if step % (20 * LOG_EVERY) == 0 or time.perf_counter() - last_log >= LOG_SECONDS:
                 last_log = time.perf_counter()
-                log(f"step {step}: train residual bpsp {running:.4f}, lr {_lr(cfg, step, progress()):.2e}, "
+                log(f"step {step}: train residual bpsp {running:.4f}, lr {lr:.2e}, "
                     f"{step / max(elapsed, 1e-9):.2f} steps/s, {elapsed / 60:.1f} min")
         elapsed = time.perf_counter() - start
         if step % cfg.val_every == 0:

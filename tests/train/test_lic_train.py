@@ -44,6 +44,11 @@ def test_train_lic_resumes_and_exports_a_decodable_pair(train_dir, tmp_path):
     image = np.random.default_rng(0).integers(0, 256, (70, 90, 3), dtype=np.uint8)
     payload = codec.encode(image, 30)
     np.testing.assert_array_equal(codec.decode(payload, size=(70, 90)), codec.decode(payload))
+    # a finished run goes on only with a new learning-rate cycle over the minutes it adds
+    minutes = state["seconds"] / 60 + 10
+    assert main([*common, "--steps", "6", "--restart", "--minutes", f"{minutes}"]) == 0
+    restarted = torch.load(ckpt, weights_only=False)
+    assert restarted["step"] == 6 and restarted["schedule_start"] == (4, state["seconds"])
 
 
 def test_training_images_also_come_from_a_gpu_bundle(tmp_path):

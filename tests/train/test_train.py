@@ -166,3 +166,52 @@ def test_a_weight_average_is_validated_kept_as_best_and_exported(packed):
     assert any(not torch.equal(averaged.state_dict()[k], last[k]) for k in last)
     exported = load_model("ema_model", d)
     assert exported.model_id_hex == model_id(averaged).hex()
+
+
+def test_a_schedule_decays_over_its_budget_from_where_its_cycle_began():
+    from lossless_bpg.train.loop import Schedule, warmup_cosine_lr
+
+    fresh = Schedule.resumed(steps=1000, max_minutes=10, state=None, restart=False)
+    assert fresh.progress(0, 0.0) == 0.0 and fresh.progress(100, 300.0) == 0.5  # time is nearer its end
+    assert fresh.lr(1e-3, 1e-5, 100, 300.0) == warmup_cosine_lr(1e-3, 1e-5, 100, 0.5)
+
+    state = {"step": 5000, "seconds": 600.0}  # a run at the end of its 10 minutes
+    resumed = Schedule.resumed(10_000, 10, state, restart=False)
+    assert resumed.progress(5000, 600.0) == 1.0, "without a restart the old cycle is over"
+
+    restarted = Schedule.resumed(10_000, 14, state, restart=True)
+    assert restarted.progress(5000, 600.0) == 0.0 and restarted.progress(5100, 720.0) == 0.5
+    assert restarted.progress(5200, 840.0) == 1.0
+    assert restarted.lr(1e-3, 1e-5, 5000, 600.0) == pytest.approx(1e-3 / 500), "warm-up again"
+    again = Schedule.resumed(10_000, 14, {**state, **restarted.record()}, restart=False)
+    assert again == restarted, "a checkpoint keeps its cycle"
+
+
+def test_a_restart_needs_minutes_beyond_the_checkpoints():
+    from lossless_bpg.errors import TrainingSetupError
+    from lossless_bpg.train.loop import Schedule
+
+    with pytest.raises(TrainingSetupError, match="above the checkpoint's 10.0 minutes"):
+        Schedule.resumed(10_000, 10, {"step": 5000, "seconds": 600.0}, restart=True)
+    with pytest.raises(TrainingSetupError):
+        Schedule.resumed(10_000, None, {"step": 5000, "seconds": 600.0}, restart=True)
+
+
+def test_restart_resumes_a_finished_run_with_a_new_cycle(packed, capsys):
+    import torch
+
+    d, cfg, pack = packed
+    ckpt = d / "ck_restart.pt"
+    base = ["train", "--config", str(cfg), "--pack", str(pack), "--checkpoint", str(ckpt)]
+    assert main(base + ["--steps", "3"]) == 0
+    first = torch.load(ckpt, weights_only=False)
+    assert first["step"] == 3 and first["schedule_start"] == (0, 0.0)
+    assert main(base + ["--steps", "3"]) == 0  # its cycle is over: nothing more to do
+    assert torch.load(ckpt, weights_only=False)["step"] == 3
+    minutes = first["seconds"] / 60 + 10
+    assert main(base + ["--steps", "6", "--restart", "--minutes", f"{minutes}"]) == 0
+    assert "a new learning-rate cycle from step 3" in capsys.readouterr().out
+    state = torch.load(ckpt, weights_only=False)
+    assert state["step"] == 6 and state["schedule_start"] == (3, first["seconds"])
+    assert main(base + ["--restart", "--minutes", "0.001"]) == 1
+    assert "a restart needs --minutes above" in capsys.readouterr().err
