@@ -11,6 +11,8 @@
 #   CONFIG    training YAML (default lossless_bpg/configs/lic_gpu.yaml)
 #   WALL_MIN  minutes of wall time for the whole script (default 8.5; the run tool allows 10)
 #   OUT       where the checkpoint, log and exported weights go (the run tool sets it)
+# Dry run on the 2-core CPU (2026-11-30, a 6 MB bundle, PY=.venv/bin/python, WALL_MIN=4): resumed
+# training_runs/lic_cpu's step 28,650 with a new cycle, validated and exported the pair: exit 0.
 # Writes to $OUT: train.log, checkpoint.pt (resumable), weights/ (the exported pair: lic/<id>.pt
 # with its card, <residual id>.pt with its card; copy them into lossless_bpg/weights/).
 set -u -o pipefail
