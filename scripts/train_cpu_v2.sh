@@ -10,7 +10,9 @@
 # over all its resumptions; the learning rate's cosine decay follows it; default 480),
 # WAIT_PID (a pack-building process to wait for first), THREADS (1), VALIDATE_FIRST (1: measure
 # the starting model on the validation split first, ~10 min here; a grown model's equals fast's),
-# CONFIG (lossless_bpg/configs/context16_v2.yaml) and NAME (context16_v2, the export's name):
+# RESTART (1: resume with a new learning-rate cycle over the minutes MINUTES adds to the
+# checkpoint's: `train --restart`; once: later resumptions without it go on with that cycle), CONFIG (lossless_bpg/configs/context16_v2.yaml) and NAME
+# (context16_v2, the export's name):
 # generation 2's control, fast trained on without the new parts, is
 #   CONFIG=lossless_bpg/configs/context16_fast_continue.yaml NAME=fast_continued OUTDIR=out/train_fast
 set -u
@@ -23,6 +25,8 @@ CONFIG=${CONFIG:-lossless_bpg/configs/context16_v2.yaml}
 NAME=${NAME:-context16_v2}
 FIRST=()
 [ "${VALIDATE_FIRST:-0}" = 1 ] && FIRST=(--validate-first)
+RESTART_ARG=()
+[ "${RESTART:-0}" = 1 ] && RESTART_ARG=(--restart)
 mkdir -p "$OUTDIR"
 if [ -n "${WAIT_PID:-}" ]; then
   echo "== $(date -u +%FT%TZ) waiting for process $WAIT_PID (building $PACK)"
@@ -32,5 +36,5 @@ echo "== $(date -u +%FT%TZ) training (pid $$), $CONFIG, checkpoint $OUTDIR/check
 export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS PYTHONUNBUFFERED=1
 exec .venv/bin/python -m lossless_bpg train --config "$CONFIG" \
     --pack "$PACK" --checkpoint "$OUTDIR/checkpoint.pt" --minutes "$MINUTES" \
-    --init-from lossless_bpg/weights/2c7ee67f527c3930.pt "${FIRST[@]}" \
+    --init-from lossless_bpg/weights/2c7ee67f527c3930.pt "${FIRST[@]}" "${RESTART_ARG[@]}" \
     --export "$NAME" --export-dir "$OUTDIR"
