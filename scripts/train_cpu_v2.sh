@@ -11,8 +11,8 @@
 # WAIT_PID (a pack-building process to wait for first), THREADS (1), VALIDATE_FIRST (1: measure
 # the starting model on the validation split first, ~10 min here; a grown model's equals fast's),
 # RESTART (1: resume with a new learning-rate cycle over the minutes MINUTES adds to the
-# checkpoint's: `train --restart`; once: later resumptions without it go on with that cycle), CONFIG (lossless_bpg/configs/context16_v2.yaml) and NAME
-# (context16_v2, the export's name):
+# checkpoint's: `train --restart`; once: later resumptions without it go on with that cycle),
+# CONFIG (lossless_bpg/configs/context16_v2.yaml) and NAME (context16_v2, the export's name):
 # generation 2's control, fast trained on without the new parts, is
 #   CONFIG=lossless_bpg/configs/context16_fast_continue.yaml NAME=fast_continued OUTDIR=out/train_fast
 set -u
