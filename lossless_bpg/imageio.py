@@ -242,7 +242,8 @@ def metadata_not_stored(path: str | Path) -> list[str]:
 
 def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
     """Read ``path`` into (H, W, 3) uint8 pixels and whether the source was greyscale ('L',
-    whose three channels are then equal), or raise UnsupportedImageError."""
+    whose three channels are then equal), or raise InputError (no regular file there) or
+    UnsupportedImageError."""
     path = Path(path)
     try:
         check_input(path)
