@@ -37,6 +37,9 @@ class TrainConfig:
     #: best checkpoint and exported (``train/averaging.py``); 0 validates and exports the
     #: last step's weights.
     ema_decay: float = 0.0
+    #: With ``ema_decay``: also validate the last step's own weights beside the average (for
+    #: the log only; it doubles the time validation takes).
+    val_last_weights: bool = True
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:

@@ -60,6 +60,9 @@ class LicTrainConfig:
     #: Decay of the weight average (both networks) that is validated, kept as the best
     #: checkpoint and exported (``train/averaging.py``); 0: the last step's weights.
     ema_decay: float = 0.0
+    #: With ``ema_decay``: also validate the last step's own weights beside the average (for
+    #: the log only; it doubles the time validation takes).
+    val_last_weights: bool = True
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> LicTrainConfig:
@@ -249,9 +252,11 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
         # The validation totals wander as the pair specialises: the checkpoint of the best one
         # so far is kept beside the last, the best to export, the last to resume from.
         nonlocal last_val, best_val
-        last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
-        if average is not None:
-            log(f"step {step}: last step's weights, val {last_val}")
+        if average is None:
+            last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
+        else:
+            if cfg.val_last_weights:
+                log(f"step {step}: last step's weights, val {evaluate(lic, residual_model, val_images, cfg.val_qs)}")
             with average.applied():
                 last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
         log(f"step {step}: val {last_val}")

@@ -188,9 +188,11 @@ def train(
         """Validate the weights the run ships (the average where it keeps one); a new best is
         also saved to :func:`best_checkpoint`."""
         nonlocal best_val
-        val = evaluate(model, val_data)
-        if average is not None:
-            log(f"step {step}: last step's weights, val {val}")
+        if average is None:
+            val = evaluate(model, val_data)
+        else:
+            if cfg.val_last_weights:
+                log(f"step {step}: last step's weights, val {evaluate(model, val_data)}")
             with average.applied():
                 val = evaluate(model, val_data)
         log(f"step {step}: train {running:.4f}, val {val}")

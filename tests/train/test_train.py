@@ -215,3 +215,14 @@ def test_restart_resumes_a_finished_run_with_a_new_cycle(packed, capsys):
     assert state["step"] == 6 and state["schedule_start"] == (3, first["seconds"])
     assert main(base + ["--restart", "--minutes", "0.001"]) == 1
     assert "a restart needs --minutes above" in capsys.readouterr().err
+
+
+def test_the_last_steps_weights_are_validated_beside_the_average_only_when_asked(packed, capsys):
+    d, _, pack = packed
+    for flag, expected in ((True, 2), (False, 0)):
+        cfg = d / f"ema_{flag}.yaml"
+        cfg.write_text(yaml.safe_dump({**TINY, "ema_decay": 0.9, "val_last_weights": flag}))
+        assert main(["train", "--config", str(cfg), "--pack", str(pack), "--checkpoint", str(d / f"ck_{flag}.pt")]) == 0
+        out = capsys.readouterr().out
+        assert out.count("last step's weights, val") == expected
+        assert out.count(": train ") >= 2, "the average is validated either way"
