@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import functools
 
 from .container import LbpgFile, TiledFile, qs_of
 from .errors import LosslessBpgError
@@ -29,8 +30,10 @@ def _backend(backend_id: int) -> str:
         return f"unknown ({backend_id})"
 
 
+@functools.lru_cache(maxsize=64)
 def _model(model_id: bytes) -> str:
-    """The id and, where this installation has it, the model's name (from the cards alone)."""
+    """The id and, where this installation has it, the model's name (from the cards alone;
+    read once per id, not once per file, when ``info`` is given a folder of files)."""
     from .residual.registry import Registry
 
     card = Registry().by_id(model_id)
