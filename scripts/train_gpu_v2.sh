@@ -5,6 +5,7 @@
 # Prepared here (CPU machine), once; data/ is git-ignored, so the call carries it:
 #   python -m lossless_bpg.train.gpu_bundle make --data ../shared/datasets/train --out data/gpu_bundle --max-mb 50
 #   (cd data/gpu_bundle && mkdir -p debs && cd debs && apt-get download x265 libx265-199 libnuma1)
+# The call sends at most 64 MiB: run `scripts/device_tree.py stash` first (training_runs/README.md).
 # Invoked on the device machine (tool `run`, carry ["data/gpu_bundle"], timeout_s 600):
 #   bash scripts/train_gpu_v2.sh
 # Environment (all optional):
