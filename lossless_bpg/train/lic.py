@@ -231,7 +231,7 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
         opt.add_param_group(side_group)
     schedule = Schedule.resumed(cfg.steps, max_minutes, state, restart)
     if restart and state is not None:
-        log(f"a new learning-rate cycle from step {step} over {(schedule.budget_s or 0) / 60 - elapsed / 60:.1f} minutes")
+        log(schedule.describe())
     average = WeightAverage({"lic": lic, "residual": residual_model}, cfg.ema_decay) if cfg.ema_decay else None
     if average is not None and state is not None and "average" in state:
         try:

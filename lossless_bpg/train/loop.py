@@ -99,7 +99,7 @@ class Schedule:
         step, seconds = state["step"], state["seconds"]
         if budget_s is None or budget_s <= seconds:
             raise TrainingSetupError(f"a restart needs --minutes above the checkpoint's {seconds / 60:.1f} minutes "
-                             "(--minutes counts them too; the new cycle runs over what it adds)")
+                                     "(--minutes counts them too; the new cycle runs over what it adds)")
         return cls(max(steps, step + 1), budget_s, step, seconds)
 
     def progress(self, step: int, elapsed_s: float) -> float:
@@ -110,6 +110,11 @@ class Schedule:
 
     def lr(self, peak: float, lr_min: float, step: int, elapsed_s: float) -> float:
         return warmup_cosine_lr(peak, lr_min, step - self.start_step, self.progress(step, elapsed_s))
+
+    def describe(self) -> str:
+        """The log line of a restarted cycle: where it starts and how long it runs."""
+        minutes = ((self.budget_s or self.start_s) - self.start_s) / 60
+        return f"a new learning-rate cycle from step {self.start_step} over {minutes:.1f} minutes"
 
     def record(self) -> dict:
         """What a checkpoint keeps of the cycle (see :meth:`resumed`)."""
@@ -168,7 +173,7 @@ def train(
         log(f"resumed from {checkpoint} at step {step}")
     schedule = Schedule.resumed(cfg.steps, max_minutes, state, restart)
     if restart and state is not None:
-        log(f"a new learning-rate cycle from step {step} over {(schedule.budget_s or 0) / 60 - elapsed / 60:.1f} minutes")
+        log(schedule.describe())
     average = WeightAverage({"model": model}, cfg.ema_decay) if cfg.ema_decay else None
     if average is not None and state is not None and "average" in state:
         average.load_state_dict(state["average"])
