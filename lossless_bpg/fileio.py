@@ -80,8 +80,9 @@ def read_input(path: Path, check_head: Callable[[bytes], None] | None = None, he
     ``check_head``, its first ``head_bytes`` bytes are checked first (which raises on a file
     of another kind), so that a large file of the wrong kind is never read whole."""
     with os.fdopen(_open_regular(Path(path)), "rb") as fh:
-        head = fh.read(head_bytes) if check_head else b""
+        head = b""
         if check_head:
+            head = fh.read(head_bytes)
             check_head(head)
         return head + fh.read()
 
