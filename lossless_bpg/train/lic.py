@@ -25,7 +25,7 @@ from ..residual.layer import residual_bits
 from ..residual.model import ResidualModel
 from ..yaml_config import dataclass_options, plain
 from .averaging import WeightAverage
-from .loop import Schedule, best_checkpoint
+from .loop import Schedule, StepRate, best_checkpoint
 from .prepare import is_validation
 
 LOG_SECONDS = 240.0
@@ -266,6 +266,7 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
 
     start = time.perf_counter() - elapsed
     last_log = time.perf_counter()
+    rate = StepRate(step)
     window: list[tuple[float, float, float, float]] = []
     bar = tqdm(total=cfg.steps, initial=step, desc="train lic", unit="step", disable=None)
     while schedule.progress(step, elapsed) < 1.0:
@@ -295,7 +296,7 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
             yb, zb, rb, m = (sum(v) / len(window) for v in zip(*window))
             window.clear()
             log(f"step {step}: train bpsp latent {yb:.4f} + hyper {zb:.4f} + residual {rb:.4f} = "
-                f"{yb + zb + rb:.4f}, mse {m:.1f}, {step / max(elapsed, 1e-9):.2f} steps/s, {elapsed / 60:.1f} min")
+                f"{yb + zb + rb:.4f}, mse {m:.1f}, {rate.steps_per_second(step):.2f} steps/s, {elapsed / 60:.1f} min")
         if step % cfg.val_every == 0:
             validate()
         if step % cfg.checkpoint_every == 0:

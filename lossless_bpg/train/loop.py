@@ -23,6 +23,17 @@ LOG_EVERY = 50
 LOG_SECONDS = 240.0
 
 
+class StepRate:
+    """Training steps per second since this process resumed, for the log: the run's lifetime
+    average would mix in earlier sessions' machines, thread counts and validations."""
+
+    def __init__(self, step: int) -> None:
+        self.first_step, self.started = step, time.perf_counter()
+
+    def steps_per_second(self, step: int) -> float:
+        return (step - self.first_step) / max(time.perf_counter() - self.started, 1e-9)
+
+
 @dataclass
 class TrainResult:
     model: ResidualModel
@@ -209,6 +220,7 @@ def train(
         log(f"step 0 (initial model): val {evaluate(model, val_data)}")
     start = time.perf_counter() - elapsed
     last_log = time.perf_counter()
+    rate = StepRate(step)
     model.train()
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
@@ -236,7 +248,7 @@ def train(
             if step % (20 * LOG_EVERY) == 0 or time.perf_counter() - last_log >= LOG_SECONDS:
                 last_log = time.perf_counter()
                 log(f"step {step}: train residual bpsp {running:.4f}, lr {lr:.2e}, "
-                    f"{step / max(elapsed, 1e-9):.2f} steps/s, {elapsed / 60:.1f} min")
+                    f"{rate.steps_per_second(step):.2f} steps/s, {elapsed / 60:.1f} min")
         elapsed = time.perf_counter() - start
         if step % cfg.val_every == 0:
             validate()

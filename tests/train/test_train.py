@@ -187,6 +187,15 @@ def test_a_schedule_decays_over_its_budget_from_where_its_cycle_began():
     assert again == restarted, "a checkpoint keeps its cycle"
 
 
+def test_the_logged_step_rate_counts_only_this_process_steps(monkeypatch):
+    from lossless_bpg.train import loop
+
+    clock = iter([1000.0, 1010.0])
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: next(clock))
+    rate = loop.StepRate(step=30_000)  # resumed late in a long run
+    assert rate.steps_per_second(30_050) == 5.0  # 50 steps in 10 s, not 30,050 over the run's life
+
+
 def test_a_restart_needs_minutes_beyond_the_checkpoints():
     from lossless_bpg.errors import TrainingSetupError
     from lossless_bpg.train.loop import Schedule
