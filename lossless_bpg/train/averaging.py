@@ -8,11 +8,14 @@ that noise, at the cost of one extra copy of the parameters and one ``lerp`` per
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import TypeVar
 
 import torch
 from torch import nn
+
+T = TypeVar("T")
 
 
 class WeightAverage:
@@ -81,3 +84,16 @@ class WeightAverage:
             yield
         finally:
             self._write(own)
+
+
+def evaluate_shipped(average: WeightAverage | None, evaluate: Callable[[], T],
+                     last_weights: Callable[[T], None] | None = None) -> T:
+    """``evaluate()`` of the weights a run ships: the average where it keeps one, else the
+    model's own. With an average and ``last_weights``, the last step's own weights are
+    evaluated first and their result handed to it (for the log; it doubles the time)."""
+    if average is None:
+        return evaluate()
+    if last_weights is not None:
+        last_weights(evaluate())
+    with average.applied():
+        return evaluate()

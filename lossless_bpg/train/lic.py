@@ -24,7 +24,7 @@ from ..lossy.lic.model import LicModel
 from ..residual.layer import residual_bits
 from ..residual.model import ResidualModel
 from ..yaml_config import dataclass_options, plain
-from .averaging import WeightAverage
+from .averaging import WeightAverage, evaluate_shipped
 from .loop import Schedule, StepRate, best_checkpoint
 from .prepare import is_validation
 
@@ -248,17 +248,15 @@ def train_lic(cfg: LicTrainConfig, data: Path, checkpoint: Path, max_minutes: fl
                     **({"average": average.state_dict()} if average is not None else {})}, tmp)
         tmp.replace(path)
 
+    def log_last_weights(val: dict) -> None:
+        log(f"step {step}: last step's weights, val {val}")
+
     def validate() -> None:
         # The validation totals wander as the pair specialises: the checkpoint of the best one
         # so far is kept beside the last, the best to export, the last to resume from.
         nonlocal last_val, best_val
-        if average is None:
-            last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
-        else:
-            if cfg.val_last_weights:
-                log(f"step {step}: last step's weights, val {evaluate(lic, residual_model, val_images, cfg.val_qs)}")
-            with average.applied():
-                last_val = evaluate(lic, residual_model, val_images, cfg.val_qs)
+        last_val = evaluate_shipped(average, lambda: evaluate(lic, residual_model, val_images, cfg.val_qs),
+                                    log_last_weights if cfg.val_last_weights else None)
         log(f"step {step}: val {last_val}")
         if last_val["best"] < best_val:
             best_val = last_val["best"]

@@ -14,7 +14,7 @@ from ..errors import TrainingSetupError
 from ..residual.config import GENERATION_2_FIELDS, ResidualModelConfig
 from ..residual.layer import residual_bits
 from ..residual.model import ResidualModel, grow_state_dict
-from .averaging import WeightAverage
+from .averaging import WeightAverage, evaluate_shipped
 from .config import TrainConfig
 from .data import PackedData, read_pack
 
@@ -200,17 +200,15 @@ def train(
         torch.save(state, tmp)
         tmp.replace(path)
 
+    def log_last_weights(val: dict[int, float]) -> None:
+        log(f"step {step}: last step's weights, val {val}")
+
     def validate() -> None:
         """Validate the weights the run ships (the average where it keeps one); a new best is
         also saved to :func:`best_checkpoint`."""
         nonlocal best_val
-        if average is None:
-            val = evaluate(model, val_data)
-        else:
-            if cfg.val_last_weights:
-                log(f"step {step}: last step's weights, val {evaluate(model, val_data)}")
-            with average.applied():
-                val = evaluate(model, val_data)
+        val = evaluate_shipped(average, lambda: evaluate(model, val_data),
+                               log_last_weights if cfg.val_last_weights else None)
         log(f"step {step}: train {running:.4f}, val {val}")
         if mean_bpsp(val) < best_val:
             best_val = mean_bpsp(val)

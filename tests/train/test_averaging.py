@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from lossless_bpg.train.averaging import WeightAverage
+from lossless_bpg.train.averaging import WeightAverage, evaluate_shipped
 
 
 def _module(value: float) -> nn.Module:
@@ -44,6 +44,18 @@ def test_applied_swaps_the_average_in_and_restores_the_weights():
     assert module.weight[0, 0].item() == 3.0
     average.copy_to_modules()
     assert module.bias[0].item() == 0.0
+
+
+def test_a_run_evaluates_the_average_it_ships_and_its_last_weights_only_when_asked():
+    module = _module(0.0)
+    average = WeightAverage({"m": module}, decay=0.5)
+    _set(module, 3.0)
+    weight = lambda: module.weight[0, 0].item()
+    assert evaluate_shipped(None, weight) == 3.0, "without an average: the weights themselves"
+    assert evaluate_shipped(average, weight) == 0.0
+    seen: list[float] = []
+    assert evaluate_shipped(average, weight, seen.append) == 0.0
+    assert seen == [3.0] and weight() == 3.0
 
 
 def test_state_round_trips_and_a_different_model_is_refused():
