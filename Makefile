@@ -19,6 +19,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet -r requirements.lock -e '.[test,ray]'
 	# Build the arithmetic coder's native code into the venv now; runs only ever load it.
 	$(BIN)/python -c "from lossless_bpg.residual.coder import warm_up; warm_up()"
+	# The sequential coder was compiled by the install above; check that it loads and codes.
+	$(BIN)/python -c "from lossless_bpg.sequential import warm_up; warm_up()"
 	touch $@
 
 demo: install

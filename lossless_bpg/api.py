@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from .container import AnyHeader
     from .residual import LoadedModel
+    from .sequential import SequentialModel
 
 #: What :func:`compress` takes: an (H, W, 3) or (H, W) uint8 array, or a PIL image.
 ImageLike: TypeAlias = "np.ndarray | Image.Image"
@@ -51,8 +52,37 @@ def _model(name: str) -> LoadedModel:
         return _models[name]
 
 
+#: The names that choose the sequential coder at the effort asked for (the default since 0.6.0);
+#: "parallel" chooses the registry's default network.
+SEQUENTIAL_NAMES = ("default", "sequential")
+PARALLEL_NAME = "parallel"
+
+
+def coding_model(name: str, backend: str, effort: int) -> LoadedModel | SequentialModel:
+    """The model ``compress`` codes with for the name the user gave: the sequential coder's set
+    for ``effort`` (by default), a sequential set by its name, or a parallel network (by name,
+    path, or "parallel" for the registry's default; a lossy layer's paired network for it)."""
+    from . import sequential
+    from .lossy import residual_model_name
+
+    if name in SEQUENTIAL_NAMES:
+        return sequential.for_effort(effort)
+    named = sequential.by_name(name)
+    if named is not None:
+        return named
+    return _model(residual_model_name("default" if name == PARALLEL_NAME else name, backend))
+
+
+def _decoding_model(name: str) -> LoadedModel | SequentialModel:
+    """The model a user names for decoding (checked against the file's id by the decoder)."""
+    from . import sequential
+
+    return sequential.by_name(name) or _model(name)
+
+
 def _model_for(model_id: bytes) -> LoadedModel:
-    """The shipped model with id ``model_id``, from the cache when one loaded there has it."""
+    """The shipped network with id ``model_id``, from the cache when one loaded there has it
+    (the decoder looks sequential ids up itself)."""
     with _models_lock:
         for loaded in _models.values():
             if loaded.model_id == model_id:
@@ -174,7 +204,6 @@ def compress(
     :class:`~lossless_bpg.errors.LosslessBpgError`; invalid arguments raise ValueError.
     """
     from .codec import compress as _compress
-    from .lossy import residual_model_name
 
     if effort not in EFFORT_SEARCH:
         raise ValueError(f"effort must be one of {sorted(EFFORT_SEARCH)}, not {effort!r}")
@@ -183,7 +212,7 @@ def compress(
     if quality is not None and (isinstance(quality, bool) or not isinstance(quality, (int, np.integer))):
         raise ValueError(f"quality must be an integer Q or None, not {quality!r}")
     pixels, greyscale = as_rgb(image)
-    result = _compress(pixels, _model(residual_model_name(model, backend)), backend=backend, greyscale=greyscale,
+    result = _compress(pixels, coding_model(model, backend, effort), backend=backend, greyscale=greyscale,
                        quality=None if quality is None else int(quality), effort=effort,
                        tile_size=tile_size, workers=workers, adapt=adapt)
     return result.data
@@ -208,7 +237,7 @@ def decode(data: BytesLike, *, model: str | None = None, workers: int = 1) -> tu
 
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"decompress takes the bytes of an .lbpg file, not {type(data).__name__}")
-    loaded = _model(model) if model is not None else None
+    loaded = _decoding_model(model) if model is not None else None
     image, header = _decompress(bytes(data), loaded, workers=workers, find_model=_model_for)
     if header.greyscale:
         image = np.ascontiguousarray(image[..., 0])

@@ -54,7 +54,7 @@ def _output_file(output: str | None, suffix: str, n_inputs: int) -> Path | None:
     if output is None or Path(output).is_dir():
         return None
     ext = Path(output).suffix.lower()
-    if ext == suffix:
+    if ext == Path(suffix).suffix:
         if n_inputs != 1:
             raise UsageError(f"-o {output} names one {suffix} file but {n_inputs} inputs were given; "
                              f"give a folder (-o DIR) for several")
@@ -208,7 +208,7 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 
 def cmd_compress(args: argparse.Namespace) -> int:
-    from .api import _model
+    from .api import coding_model
     from .jobs import CompressJob, CompressOptions, compress_file
 
     engine = _engine(args)
@@ -222,9 +222,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
                               tile_size=args.tile_size or None, tile_workers=args.tile_workers,
                               adapt=args.adapt)
     if todo:  # a model that does not load is one error, not one per file
-        from .lossy import residual_model_name
-
-        _model(residual_model_name(args.model, args.backend))
+        coding_model(args.model, args.backend, args.effort)
     results = skipped + _run_jobs(args, engine, "compress", compress_file,
                                   [CompressJob(src, dst, options) for src, dst in todo])
     if not args.quiet:
@@ -235,8 +233,12 @@ def cmd_compress(args: argparse.Namespace) -> int:
     return 1 if any(r.status == "failed" for r in results) else 0
 
 
+#: What ``decompress --preview`` names its outputs: never the exact decode's name.
+PREVIEW_SUFFIX = ".preview.png"
+
+
 def cmd_decompress(args: argparse.Namespace) -> int:
-    from .api import _model
+    from .api import _decoding_model
     from .jobs import DecompressJob, DecompressOptions, decompress_file
 
     engine = _engine(args)
@@ -244,11 +246,12 @@ def cmd_decompress(args: argparse.Namespace) -> int:
     if not files:
         _error("no .lbpg files found")
         return 1
-    todo, skipped = _worklist(_plan_outputs(files, args.output, ".png"), args.skip_existing)
-    if todo and args.model:
-        _model(args.model)
+    suffix = PREVIEW_SUFFIX if args.preview else ".png"
+    todo, skipped = _worklist(_plan_outputs(files, args.output, suffix), args.skip_existing)
+    if todo and args.model and not args.preview:
+        _decoding_model(args.model)
     options = DecompressOptions(model=args.model, force=args.force, skip_existing=args.skip_existing,
-                                tile_workers=args.tile_workers)
+                                tile_workers=args.tile_workers, preview=args.preview)
     results = skipped + _run_jobs(args, engine, "decompress", decompress_file,
                                   [DecompressJob(src, dst, options) for src, dst in todo])
     if not args.quiet and len(results) > 1:
@@ -371,6 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "the .png file to write")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("--model", help="residual model (default: the one the file names)")
+    p.add_argument("--preview", action="store_true",
+                   help=f"decode the lossy layer only (fast, approximate: not the exact image) to NAME{PREVIEW_SUFFIX}")
     p.add_argument("--quiet", action="store_true")
     _add_tile_workers(p)
     _add_threads(p)

@@ -15,6 +15,7 @@ import torch
 
 from .container import (
     DEFAULT_TILE_SIZE,
+    SEQUENTIAL_VERSION,
     AnyHeader,
     Header,
     LbpgFile,
@@ -58,7 +59,13 @@ from .residual.exact import ExactResidualModel
 from .residual.finetune import HeadUpdate, apply_update, fit_update, read_update
 from .residual.layer import PassMemo, hidden_bytes_per_pixel, memo_bytes_per_pixel, memo_from_hidden
 from .search import scan_and_refine
+from .sequential import SequentialModel
+from .sequential import by_id as sequential_by_id
+from .sequential import layer as sequential_layer
 from .threads import Background, torch_threads
+
+#: A residual mode's model: the sequential coder's parameter set, or a parallel network.
+AnyModel = SequentialModel | LoadedModel
 
 _Job = TypeVar("_Job")
 _Result = TypeVar("_Result")
@@ -411,7 +418,7 @@ def _map_tiles(
 
 def compress(
     image: np.ndarray,
-    model: LoadedModel,
+    model: AnyModel,
     backend: str = "hevc",
     quality: int | None = None,
     greyscale: bool = False,
@@ -443,11 +450,14 @@ def compress(
         raise ValueError("image must be (H, W, 3) uint8")
     if workers < 1:
         raise ValueError("workers must be at least 1")
-    learning = PerImageLearning.of(adapt, effort)
     height, width = image.shape[:2]
     lossy = get_lossy_codec(backend)
     if quality is not None:
         lossy.check_q(quality)
+    if isinstance(model, SequentialModel):
+        return _compress_sequential(image, model, lossy, quality, greyscale, progress, effort, tile_size, workers,
+                                    tile_progress)
+    learning = PerImageLearning.of(adapt, effort)
     reads = model.exact.config.side_channels
     if reads and reads != lossy.side_channels:
         raise ValueError(f"residual model {model.name} reads {reads} channels of its lossy layer's decoder features; "
@@ -535,10 +545,64 @@ def _compress_whole(
     )
 
 
-def _decode_whole(f: LbpgFile, model: LoadedModel) -> np.ndarray:
+def _compress_sequential(
+    image: np.ndarray,
+    model: SequentialModel,
+    lossy: LossyCodec,
+    quality: int | None,
+    greyscale: bool,
+    progress: Callable[[int, float], None] | None,
+    effort: int,
+    tile_size: int | None,
+    workers: int,
+    tile_progress: Callable[[int, int], None] | None,
+) -> CompressionResult:
+    """:func:`compress` with the sequential coder: a whole-image version-6 file, or a tiled
+    file of version-6 tiles coded at one Q (searched on a sample of the image, or on its
+    first tile when the image is too small to need a sample)."""
+    height, width = image.shape[:2]
+    if tile_size is None or (height <= tile_size and width <= tile_size):
+        f, q_trials = sequential_layer.code_image(image, lossy, model, quality, effort, greyscale, progress)
+        tiles: tuple[LbpgFile, ...] = (f,)
+        data = pack(f)
+    else:
+        grid = tile_grid(height, width, tile_size)
+        q, q_trials = quality, {}
+        if q is None:
+            sample = search_sample(image)
+            target = sample if sample is not None else np.ascontiguousarray(grid[0].of(image))
+            q, q_trials, _ = sequential_layer.search_q(target, lossy, model, effort, progress)
+
+        def code_tile(tile: Tile) -> LbpgFile:
+            return sequential_layer.code_image(np.ascontiguousarray(tile.of(image)), lossy, model, q, effort,
+                                               greyscale)[0]
+
+        tiles = tuple(_map_tiles(code_tile, grid, workers, tile_progress))
+        header = TiledHeader(lossy.backend_id, model.model_id, height, width, greyscale, tile_size,
+                             pixel_checksum(image))
+        data = pack_tiled(TiledFile(header, tiles))
+    lossy_bytes, residual_bytes = (sum(x) for x in zip(*map(_layer_bytes, tiles)))
+    tile_qs = tuple(t.header.q for t in tiles)
+    return CompressionResult(
+        data=data,
+        q=collections.Counter(tile_qs).most_common(1)[0][0],
+        lossy_bytes=lossy_bytes,
+        residual_bytes=residual_bytes,
+        header_bytes=len(data) - lossy_bytes - residual_bytes,
+        q_trials=q_trials,
+        tile_qs=tile_qs,
+    )
+
+
+def _decode_whole(f: LbpgFile, model: AnyModel) -> np.ndarray:
     """The exact pixels of one whole-image file (or tile), checked against its checksum."""
     h = f.header
     lossy = get_lossy_codec(backend_name_from_id(h.backend_id))
+    if (h.version == SEQUENTIAL_VERSION) != isinstance(model, SequentialModel):
+        raise FormatError("the file's residual layer and the model it names are of different kinds: the file is "
+                          "damaged")
+    if isinstance(model, SequentialModel):
+        return sequential_layer.decode_image(f, lossy, model)
     reads = model.exact.config.side_channels
     if reads and reads != lossy.side_channels:
         # The encoder never writes such a pair (compress refuses it): a damaged header.
@@ -597,7 +661,7 @@ class DecodedBands:
 
 def decode_bands(
     data: bytes,
-    model: LoadedModel | None = None,
+    model: AnyModel | None = None,
     workers: int = 1,
     tile_progress: Callable[[int, int], None] | None = None,
     find_model: Callable[[bytes], LoadedModel] = find_model_by_id,
@@ -609,7 +673,7 @@ def decode_bands(
     f = unpack(data)
     h = f.header
     if model is None:
-        model = find_model(h.model_id)
+        model = sequential_by_id(h.model_id) or find_model(h.model_id)
     elif model.model_id != h.model_id:
         raise ModelMismatchError(
             f"file was written with residual model {h.model_id.hex()}, but model "
@@ -621,7 +685,7 @@ def decode_bands(
     return DecodedBands(f.header, _tiled_bands(f, model, workers, tile_progress))
 
 
-def _whole_bands(f: LbpgFile, model: LoadedModel) -> Iterator[np.ndarray]:
+def _whole_bands(f: LbpgFile, model: AnyModel) -> Iterator[np.ndarray]:
     image = _decode_whole(f, model)
     if f.header.greyscale:
         _check_greyscale(image)
@@ -629,7 +693,7 @@ def _whole_bands(f: LbpgFile, model: LoadedModel) -> Iterator[np.ndarray]:
 
 
 def _tiled_bands(
-    f: TiledFile, model: LoadedModel, workers: int, tile_progress: Callable[[int, int], None] | None
+    f: TiledFile, model: AnyModel, workers: int, tile_progress: Callable[[int, int], None] | None
 ) -> Iterator[np.ndarray]:
     h = f.header
     grid = h.tiles
@@ -665,7 +729,7 @@ def _tiled_bands(
 
 
 def decompress(
-    data: bytes, model: LoadedModel | None = None, workers: int = 1,
+    data: bytes, model: AnyModel | None = None, workers: int = 1,
     tile_progress: Callable[[int, int], None] | None = None,
     find_model: Callable[[bytes], LoadedModel] = find_model_by_id,
 ) -> tuple[np.ndarray, AnyHeader]:
@@ -688,4 +752,28 @@ def decompress(
     for band in bands:
         image[top : top + band.shape[0]] = band
         top += band.shape[0]
+    return image, h
+
+
+def preview(data: bytes) -> tuple[np.ndarray, AnyHeader]:
+    """The lossy layer's reconstruction alone, no residual decoded: a quick approximate view of
+    any .lbpg file (the lossy layer is always its first section). Not checked against the
+    pixel checksum, which is the exact image's."""
+    f = unpack(data)
+    h = f.header
+    lossy = get_lossy_codec(backend_name_from_id(h.backend_id))
+    parts = [(None, f)] if isinstance(f, LbpgFile) else list(zip(f.header.tiles, f.tiles))
+    image = np.empty((h.height, h.width, 3), np.uint8)
+    for tile, t in parts:
+        size = (t.header.height, t.header.width)
+        try:
+            pixels = lossy.decode(t.lossy, size=size)
+        except ValueError as exc:
+            raise FormatError(f"lossy layer does not decode: {exc}") from exc
+        if pixels.shape != (*size, 3):
+            raise FormatError("lossy layer decodes to another size than the header's")
+        if tile is None:
+            image = pixels
+        else:
+            image[tile.top : tile.bottom, tile.left : tile.right] = pixels
     return image, h

@@ -1,8 +1,9 @@
 """The .lbpg container: read and write, with every check a damaged file should fail.
 
-Two layouts: a whole-image file (version 3, or 5 when it carries a per-image change of the
-residual model; version 2 is still read) and a tiled file (version 4) whose tiles are each a
-complete whole-image file of one rectangle of the image.
+Two layouts: a whole-image file (version 6 with the sequential residual coder; version 3, or 5
+when it carries a per-image change of the parallel residual model; version 2 is still read)
+and a tiled file (version 4) whose tiles are each a complete whole-image file of one rectangle
+of the image.
 The byte layout is documented in docs/format.md; keep the two in step.
 """
 
@@ -24,7 +25,11 @@ VERSION = 3
 TILED_VERSION = 4
 #: Whole-image files with a model update: version 3 plus one more payload section.
 UPDATE_VERSION = 5
-SUPPORTED_VERSIONS = (2, 3, 4, 5)
+#: Whole-image files whose residual layer is one stream of the sequential coder (0.6.0).
+SEQUENTIAL_VERSION = 6
+SUPPORTED_VERSIONS = (2, 3, 4, 5, 6)
+#: Versions a tile of a tiled file may have.
+TILE_VERSIONS = (VERSION, UPDATE_VERSION, SEQUENTIAL_VERSION)
 #: Versions this build recognises but can no longer decode, with the reason.
 RETIRED_VERSIONS = {
     1: "version 1 files were coded with floating-point model inference (lossless_bpg 0.1); "
@@ -220,10 +225,13 @@ def qs_of(f: LbpgFile | TiledFile) -> tuple[int, ...]:
 
 
 def pack(f: LbpgFile) -> bytes:
-    """Write a whole-image file (version 3; version 5 with a model update)."""
+    """Write a whole-image file (version 6 for the sequential coder; else version 3, or 5 with a
+    model update)."""
     h = f.header
     if len(h.model_id) != MODEL_ID_BYTES or len(h.checksum) != CHECKSUM_BYTES:
         raise ValueError("model id / checksum have the wrong length")
+    if h.version == SEQUENTIAL_VERSION:
+        return _pack_sequential(f)
     if len(h.residual_ranges) != 3 or not 1 <= len(f.residual_streams) <= MAX_STREAMS:
         raise ValueError("three residual ranges and 1..MAX_STREAMS residual streams are stored")
     out = bytearray(MAGIC)
@@ -255,6 +263,59 @@ def pack(f: LbpgFile) -> bytes:
     out += zlib.crc32(payload).to_bytes(4, "big")
     out += zlib.crc32(bytes(out)).to_bytes(4, "big")
     return bytes(out) + payload
+
+
+def sequential_file(backend_id: int, q: int, model_id: bytes, height: int, width: int, greyscale: bool,
+                    checksum: bytes, lossy: bytes, residual: bytes) -> LbpgFile:
+    """A version-6 file: the lossy layer and the sequential coder's one residual stream."""
+    header = Header(backend_id, q, model_id, height, width, greyscale, (), checksum, version=SEQUENTIAL_VERSION)
+    return LbpgFile(header, lossy, (residual,), (), (), ())
+
+
+def _pack_sequential(f: LbpgFile) -> bytes:
+    h = f.header
+    if h.error_feedback or f.model_update or len(f.residual_streams) != 1 or f.escape_streams:
+        raise ValueError("a version-6 file holds exactly one residual stream and nothing else")
+    out = bytearray(MAGIC)
+    out += bytes([SEQUENTIAL_VERSION, FLAG_GREYSCALE if h.greyscale else 0, h.backend_id, h.q])
+    out += h.model_id
+    out += write_varint(h.height) + write_varint(h.width)
+    out += write_varint(len(f.lossy)) + write_varint(len(f.residual_streams[0]))
+    out += h.checksum
+    payload = f.lossy + f.residual_streams[0]
+    out += zlib.crc32(payload).to_bytes(4, "big")
+    out += zlib.crc32(bytes(out)).to_bytes(4, "big")
+    return bytes(out) + payload
+
+
+def _unpack_sequential(data: bytes) -> LbpgFile:
+    flags, backend_id, q = data[5], data[6], data[7]
+    if flags & ~FLAG_GREYSCALE:
+        raise FormatError(f"unknown header flags 0x{flags:02x} (file corrupted or newer)")
+    try:
+        pos = 8 + MODEL_ID_BYTES
+        height, pos = read_varint(data, pos)
+        width, pos = read_varint(data, pos)
+        lossy_len, pos = read_varint(data, pos)
+        residual_len, pos = read_varint(data, pos)
+    except ValueError as exc:
+        raise FormatError(f"file is truncated or corrupted in its header ({exc})") from exc
+    checksum = bytes(data[pos : pos + CHECKSUM_BYTES])
+    pos += CHECKSUM_BYTES
+    if len(data) < pos + 8:
+        raise FormatError("file is truncated (header incomplete)")
+    payload_crc = int.from_bytes(data[pos : pos + 4], "big")
+    if zlib.crc32(data[: pos + 4]) != int.from_bytes(data[pos + 4 : pos + 8], "big"):
+        raise FormatError("header is corrupted (header CRC mismatch)")
+    pos += 8
+    _check_length(data, pos + lossy_len + residual_len)
+    if zlib.crc32(data[pos:]) != payload_crc:
+        raise FormatError("payload is corrupted (payload CRC mismatch)")
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+        raise FormatError(f"header holds an impossible image size {width}x{height}")
+    return sequential_file(backend_id, q, bytes(data[8 : 8 + MODEL_ID_BYTES]), height, width,
+                           bool(flags & FLAG_GREYSCALE), checksum, bytes(data[pos : pos + lossy_len]),
+                           bytes(data[pos + lossy_len :]))
 
 
 def pack_tiled(f: TiledFile) -> bytes:
@@ -366,8 +427,8 @@ def _unpack_tiled(data: bytes) -> TiledFile:
     for i, (tile, n) in enumerate(zip(grid, lengths)):
         blob = data[pos : pos + n]
         pos += n
-        if _check_version(blob) not in (VERSION, UPDATE_VERSION):
-            raise FormatError(f"tile {i} is not a version-{VERSION} or -{UPDATE_VERSION} file")
+        if _check_version(blob) not in TILE_VERSIONS:
+            raise FormatError(f"tile {i} is not a version-{', '.join(map(str, TILE_VERSIONS))} file")
         t = _unpack_whole(blob)
         th = t.header
         if (th.height, th.width) != (tile.height, tile.width):
@@ -380,6 +441,8 @@ def _unpack_tiled(data: bytes) -> TiledFile:
 
 def _unpack_whole(data: bytes) -> LbpgFile:
     version = data[4]
+    if version == SEQUENTIAL_VERSION:
+        return _unpack_sequential(data)
     flags, backend_id, q = data[5], data[6], data[7]
     if flags & ~KNOWN_FLAGS:
         raise FormatError(f"unknown header flags 0x{flags:02x} (file corrupted or newer)")

@@ -32,6 +32,14 @@ EFFORT_SEARCH = {
     3: QSearch((-12, -6, 0, 6, 12), (2, 1)),
 }
 DEFAULT_EFFORT = 2
+#: Encoder effort -> the Q search of the sequential residual coder, on its real bits, as
+#: offsets from the lossy layer's coarsest Q (where a strong residual model puts the best
+#: total: each bit of HEVC buys back well under one bit of residual), then pattern steps.
+SEQUENTIAL_SEARCH = {
+    1: QSearch((0,), ()),
+    2: QSearch((0, -6), (3,)),
+    3: QSearch((0, -6, -12, -24), (3, 1)),
+}
 #: Lowest effort whose Q search estimates with the coding model itself even where its card
 #: names a cheaper search model (LoadedModel.search). Below it the cheaper model picks Q: on
 #: 16 held-out 768x512 photographs generation 2 coded at the Q `fast`'s search chose gave

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from .codec import DecodedBands
     from .residual import LoadedModel
+    from .sequential import SequentialModel
 
 Status = Literal["done", "skipped", "failed"]
 
@@ -52,6 +53,8 @@ class DecompressOptions:
     force: bool = False
     skip_existing: bool = False
     tile_workers: int = 1
+    #: Write the lossy layer's reconstruction only (approximate; no residual decoded).
+    preview: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,11 +114,10 @@ def _exists_and_not_wanted(dst: Path, force: bool) -> None:
 def compress_file(job: CompressJob) -> FileResult:
     """Compress the image ``job.src`` to ``job.dst`` (atomically; an existing output is an
     error without ``force``, or skipped with ``skip_existing``), verifying it first when asked."""
-    from .api import _model
+    from .api import coding_model
     from .codec import compress
     from .fileio import write_bytes_atomic
     from .imageio import load_image, metadata_not_stored
-    from .lossy import residual_model_name
 
     src, dst, options = job.src, job.dst, job.options
     if options.skip_existing and dst.exists():
@@ -123,7 +125,7 @@ def compress_file(job: CompressJob) -> FileResult:
     report_status(src.name)
     try:
         _exists_and_not_wanted(dst, options.force)
-        model = _model(residual_model_name(options.model, options.backend))
+        model = coding_model(options.model, options.backend, options.effort)
         image, greyscale = load_image(src)
         tried: list[str] = []  # a large image takes minutes: show where the Q search is
 
@@ -161,7 +163,7 @@ def compress_file(job: CompressJob) -> FileResult:
         residual_bytes=result.residual_bytes, encode_s=encode_s, decode_s=decode_s), warnings=warnings)
 
 
-def _verify(src: Path, image: np.ndarray, data: bytes, model: LoadedModel, workers: int,
+def _verify(src: Path, image: np.ndarray, data: bytes, model: LoadedModel | SequentialModel, workers: int,
             progress: Callable[[int, int], None]) -> None:
     """Decode ``data`` band by band (no second copy of a large image) and compare with ``image``."""
     from .codec import decode_bands
@@ -190,8 +192,8 @@ def write_png(path: Path, decoding: DecodedBands) -> None:
 def decompress_file(job: DecompressJob) -> FileResult:
     """Decode the ``.lbpg`` file ``job.src`` to the PNG ``job.dst`` (same rules for outputs as
     :func:`compress_file`)."""
-    from .api import _model, _model_for
-    from .codec import decode_bands
+    from .api import _decoding_model, _model_for
+    from .codec import DecodedBands, decode_bands, preview
     from .container import HEAD_BYTES, check_head
     from .fileio import read_input, write_atomic
 
@@ -202,10 +204,14 @@ def decompress_file(job: DecompressJob) -> FileResult:
     try:
         _exists_and_not_wanted(dst, options.force)
         data = read_input(src, check_head, HEAD_BYTES)
-        model = _model(options.model) if options.model else None
-        decoding = decode_bands(data, model, options.tile_workers,
-                                lambda done, total: report_status(f"{src.name}: {done}/{total} tiles decoded"),
-                                find_model=_model_for)
+        if options.preview:
+            image, header = preview(data)
+            decoding = DecodedBands(header, iter([image]))
+        else:
+            model = _decoding_model(options.model) if options.model else None
+            decoding = decode_bands(data, model, options.tile_workers,
+                                    lambda done, total: report_status(f"{src.name}: {done}/{total} tiles decoded"),
+                                    find_model=_model_for)
         del data  # the parsed file holds what decoding needs
         write_atomic(dst, partial(write_png, decoding=decoding), force=options.force)
     except OutputExistsError as exc:

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from ..effort import DEFAULT_EFFORT
+
 
 @dataclass(frozen=True)
 class Encoded:
@@ -200,26 +202,23 @@ _bpg_enc, _bpg_dec = _via_files(
 
 # --- this codec -------------------------------------------------------------------------------
 
-_MODELS: dict[tuple[str, str | None], Any] = {}
+_MODELS: dict[tuple[str, str | None, int], Any] = {}
 
 
-def _model(backend: str = "hevc", name: str | None = None):
-    """The residual model ``name`` (None: the one ``compress`` uses with ``backend`` by
-    default), loaded once."""
-    if (backend, name) not in _MODELS:
-        from ..lossy import residual_model_name
-        from ..residual import load_model
-        from ..residual.registry import DEFAULT_MODEL
+def _model(backend: str = "hevc", name: str | None = None, effort: int = DEFAULT_EFFORT):
+    """The model ``compress`` codes with for ``name`` (None: its default) at ``effort``, loaded once."""
+    if (backend, name, effort) not in _MODELS:
+        from ..api import coding_model
 
-        _MODELS[backend, name] = load_model(name or residual_model_name(DEFAULT_MODEL, backend))
-    return _MODELS[backend, name]
+        _MODELS[backend, name, effort] = coding_model(name or "default", backend, effort)
+    return _MODELS[backend, name, effort]
 
 
-def _lbpg_encode(backend: str, model: str | None) -> Callable[[np.ndarray], Encoded]:
+def _lbpg_encode(backend: str, model: str | None, effort: int) -> Callable[[np.ndarray], Encoded]:
     def enc(img: np.ndarray) -> Encoded:
         from ..codec import compress
 
-        result = compress(img, _model(backend, model), backend=backend)
+        result = compress(img, _model(backend, model, effort), backend=backend, effort=effort)
         return Encoded(result.data, {"q": result.q, "lossy_bytes": result.lossy_bytes,
                                      "residual_bytes": result.residual_bytes,
                                      "header_bytes": result.header_bytes})
@@ -227,17 +226,17 @@ def _lbpg_encode(backend: str, model: str | None) -> Callable[[np.ndarray], Enco
     return enc
 
 
-def _lbpg_decode(backend: str, model: str | None) -> Callable[[bytes], np.ndarray]:
+def _lbpg_decode(backend: str, model: str | None, effort: int) -> Callable[[bytes], np.ndarray]:
     def dec(data: bytes) -> np.ndarray:
         from ..codec import decompress
 
-        return decompress(data, _model(backend, model))[0]
+        return decompress(data, _model(backend, model, effort))[0]
 
     return dec
 
 
 @cache
-def _lbpg_version(backend: str, model: str | None) -> str:
+def _lbpg_version(backend: str, model: str | None, effort: int) -> str:
     """Release, a hash of the package's code (so that cached rows of a development tree go
     stale when the code changes, not only at a release) and the model ids. Once per process:
     the code a process runs is the code it imported, whatever happens to the files later."""
@@ -246,17 +245,17 @@ def _lbpg_version(backend: str, model: str | None) -> str:
 
     package = Path(__file__).resolve().parents[1]
     code = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
+    for path in sorted([*package.rglob("*.py"), *package.rglob("*.c"), *package.rglob("*.yaml")]):
         code.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes())
     lossy = f", {get_lossy_codec(backend).version()}" if backend == "lic" else ""
     return (f"lossless_bpg {__version__} (code {code.hexdigest()[:8]}), "
-            f"model {_model(backend, model).model_id_hex}{lossy}")
+            f"model {_model(backend, model, effort).model_id_hex}, effort {effort}{lossy}")
 
 
-def _lbpg_unavailable(backend: str, model: str | None) -> Callable[[], str | None]:
+def _lbpg_unavailable(backend: str, model: str | None, effort: int) -> Callable[[], str | None]:
     def check() -> str | None:
         try:
-            _model(backend, model)
+            _model(backend, model, effort)
         except Exception as exc:  # noqa: BLE001 (report, do not crash the whole benchmark)
             return f"residual model cannot load: {exc}"
         return None
@@ -264,14 +263,17 @@ def _lbpg_unavailable(backend: str, model: str | None) -> Callable[[], str | Non
     return check
 
 
-def _lbpg(name: str, backend: str, settings: str, model: str | None = None) -> BenchCodec:
-    return BenchCodec(name, settings, _lbpg_encode(backend, model), _lbpg_decode(backend, model),
-                      partial(_lbpg_version, backend, model), _lbpg_unavailable(backend, model))
+def _lbpg(name: str, backend: str, settings: str, model: str | None = None, effort: int = DEFAULT_EFFORT) -> BenchCodec:
+    return BenchCodec(name, settings, _lbpg_encode(backend, model, effort), _lbpg_decode(backend, model, effort),
+                      partial(_lbpg_version, backend, model, effort), _lbpg_unavailable(backend, model, effort))
 
 
 def _registry() -> dict[str, BenchCodec]:
     c = [
-        _lbpg("lbpg", "hevc", "hevc, Q searched"),
+        _lbpg("lbpg", "hevc", "hevc, sequential coder, Q searched (default settings)"),
+        _lbpg("lbpg-e1", "hevc", "hevc, sequential coder, effort 1", effort=1),
+        _lbpg("lbpg-e3", "hevc", "hevc, sequential coder, effort 3", effort=3),
+        _lbpg("lbpg-parallel", "hevc", "hevc, Q searched, parallel model (the default before 0.6.0)", "parallel"),
         _lbpg("lbpg-fast", "hevc", "hevc, Q searched, model fast", "fast"),
         _lbpg("lbpg-lic", "lic", "lic (learned lossy layer), q searched"),
         BenchCodec("png", "Pillow optimize, level 9", _pil_encode("PNG", optimize=True, compress_level=9),
@@ -309,6 +311,6 @@ def _registry() -> dict[str, BenchCodec]:
 
 
 CODECS = _registry()
-DEFAULT_CODECS = ("lbpg", "lbpg-lic", "png", "webp", "webp-default", "jpeg2000", "jpegxl-e7", "jpegxl-e9", "jpegxl-e10",
+DEFAULT_CODECS = ("lbpg", "lbpg-e1", "png", "webp", "webp-default", "jpeg2000", "jpegxl-e7", "jpegxl-e9", "jpegxl-e10",
                   "jpegls",
                   "flif-e100", "flif", "bpg-lossless", "optipng")

@@ -1,0 +1,133 @@
+/* Python binding of seqcore.h: encode(image, recon, height, width, params) -> bytes and
+ * decode(data, recon, height, width, params) -> bytes. Buffers are any C-contiguous bytes-like
+ * objects; the GIL is released while coding, so tiles code in parallel threads. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "seqcore.h"
+
+static int parse_params(PyObject *tuple, SeqParams *prm) {
+    int flags, o0, o1, o2, mu_fast, mu_slow, mu_cas, rate, limit;
+    if (!PyArg_ParseTuple(tuple, "iiiiiiiii", &flags, &o0, &o1, &o2, &mu_fast, &mu_slow, &mu_cas, &rate, &limit))
+        return 0;
+    if (o0 < 0 || o0 > 2 || o1 < 0 || o1 > 2 || o2 < 0 || o2 > 2 || flags < 0) {
+        PyErr_SetString(PyExc_ValueError, "invalid sequential coder parameters");
+        return 0;
+    }
+    prm->flags = (uint32_t)flags;
+    prm->order[0] = (uint8_t)o0;
+    prm->order[1] = (uint8_t)o1;
+    prm->order[2] = (uint8_t)o2;
+    prm->lms_mu_fast = mu_fast;
+    prm->lms_mu_slow = mu_slow;
+    prm->cascade_mu = mu_cas;
+    prm->mixer_rate = rate;
+    prm->counter_limit = limit;
+    return 1;
+}
+
+static int raise_status(int rc) {
+    switch (rc) {
+    case SEQ_ERR_PARAMS:
+        PyErr_SetString(PyExc_ValueError, "invalid sequential coder parameters or image size");
+        break;
+    case SEQ_ERR_MEMORY:
+        PyErr_NoMemory();
+        break;
+    case SEQ_ERR_CORRUPT:
+        PyErr_SetString(PyExc_ValueError, "the residual stream is corrupted (decoded values out of range)");
+        break;
+    default:
+        PyErr_Format(PyExc_RuntimeError, "sequential coder failed with status %d", rc);
+    }
+    return 0;
+}
+
+static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t expected, const char *what) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) return 0;
+    if (expected >= 0 && view->len != expected) {
+        PyErr_Format(PyExc_ValueError, "%s has %zd bytes, expected %zd", what, view->len, expected);
+        PyBuffer_Release(view);
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *py_encode(PyObject *self, PyObject *args) {
+    PyObject *image_obj, *recon_obj, *params_obj;
+    int height, width;
+    SeqParams prm;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOiiO", &image_obj, &recon_obj, &height, &width, &params_obj)) return NULL;
+    if (!parse_params(params_obj, &prm)) return NULL;
+    if (height < 1 || width < 1) return PyErr_Format(PyExc_ValueError, "bad image size %dx%d", width, height);
+    Py_ssize_t n = (Py_ssize_t)height * width * 3;
+    Py_buffer image, recon;
+    int have_recon = recon_obj != Py_None;
+    if (!get_buffer(image_obj, &image, n, "image")) return NULL;
+    if (have_recon && !get_buffer(recon_obj, &recon, n, "reconstruction")) {
+        PyBuffer_Release(&image);
+        return NULL;
+    }
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = seq_encode((const uint8_t *)image.buf, have_recon ? (const uint8_t *)recon.buf : NULL, height, width, &prm,
+                    &out, &out_len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&image);
+    if (have_recon) PyBuffer_Release(&recon);
+    if (rc != SEQ_OK) return raise_status(rc), NULL;
+    PyObject *result = PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)out_len);
+    free(out);
+    return result;
+}
+
+static PyObject *py_decode(PyObject *self, PyObject *args) {
+    PyObject *data_obj, *recon_obj, *params_obj;
+    int height, width;
+    SeqParams prm;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "OOiiO", &data_obj, &recon_obj, &height, &width, &params_obj)) return NULL;
+    if (!parse_params(params_obj, &prm)) return NULL;
+    if (height < 1 || width < 1) return PyErr_Format(PyExc_ValueError, "bad image size %dx%d", width, height);
+    Py_ssize_t n = (Py_ssize_t)height * width * 3;
+    Py_buffer data, recon;
+    int have_recon = recon_obj != Py_None;
+    if (!get_buffer(data_obj, &data, -1, "data")) return NULL;
+    if (have_recon && !get_buffer(recon_obj, &recon, n, "reconstruction")) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    PyObject *result = PyBytes_FromStringAndSize(NULL, n);
+    if (!result) {
+        PyBuffer_Release(&data);
+        if (have_recon) PyBuffer_Release(&recon);
+        return NULL;
+    }
+    uint8_t *image = (uint8_t *)PyBytes_AS_STRING(result);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = seq_decode((const uint8_t *)data.buf, (size_t)data.len, have_recon ? (const uint8_t *)recon.buf : NULL, height,
+                    width, &prm, image);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    if (have_recon) PyBuffer_Release(&recon);
+    if (rc != SEQ_OK) {
+        Py_DECREF(result);
+        return raise_status(rc), NULL;
+    }
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"encode", py_encode, METH_VARARGS, "encode(image, recon, height, width, params) -> bytes"},
+    {"decode", py_decode, METH_VARARGS, "decode(data, recon, height, width, params) -> bytes (H*W*3 pixels)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_seqcore", "The sequential residual coder (seqcore.c).",
+                                    -1, methods};
+
+PyMODINIT_FUNC PyInit__seqcore(void) { return PyModule_Create(&module); }
