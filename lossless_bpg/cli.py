@@ -54,7 +54,7 @@ def _output_file(output: str | None, suffix: str, n_inputs: int) -> Path | None:
     if output is None or Path(output).is_dir():
         return None
     ext = Path(output).suffix.lower()
-    if ext == Path(suffix).suffix:
+    if ext == Path("x" + suffix).suffix:
         if n_inputs != 1:
             raise UsageError(f"-o {output} names one {suffix} file but {n_inputs} inputs were given; "
                              f"give a folder (-o DIR) for several")

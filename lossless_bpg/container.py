@@ -428,7 +428,7 @@ def _unpack_tiled(data: bytes) -> TiledFile:
         blob = data[pos : pos + n]
         pos += n
         if _check_version(blob) not in TILE_VERSIONS:
-            raise FormatError(f"tile {i} is not a version-{', '.join(map(str, TILE_VERSIONS))} file")
+            raise FormatError(f"tile {i} is not a whole-image file (versions {', '.join(map(str, TILE_VERSIONS))})")
         t = _unpack_whole(blob)
         th = t.header
         if (th.height, th.width) != (tile.height, tile.width):

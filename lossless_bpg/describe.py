@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import functools
 
-from .container import LbpgFile, TiledFile, qs_of
+from .container import SEQUENTIAL_VERSION, LbpgFile, TiledFile, qs_of
 from .errors import LosslessBpgError
 from .lossy import backend_name_from_id, get_lossy_codec
 
@@ -35,7 +35,11 @@ def _model(model_id: bytes) -> str:
     """The id and, where this installation has it, the model's name (from the cards alone;
     read once per id, not once per file, when ``info`` is given a folder of files)."""
     from .residual.registry import Registry
+    from .sequential import by_id
 
+    seq = by_id(model_id)
+    if seq is not None:
+        return f"{model_id.hex()} ({seq.name}: sequential coder, effort {seq.effort})"
     card = Registry().by_id(model_id)
     return f"{model_id.hex()} ({card.name})" if card else f"{model_id.hex()} (not in this installation)"
 
@@ -62,6 +66,7 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
     ]
     passes = {len(t.residual_streams) // 3 for t in tiles}
     sent = collections.Counter(len(a) for t in tiles for a in t.adaptations)
+    sequential = all(t.header.version == SEQUENTIAL_VERSION for t in tiles)
     lines = [
         f"  container version  {h.version}",
         f"  image              {h.width}x{h.height} {'greyscale' if h.greyscale else 'RGB'}",
@@ -74,7 +79,7 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
         f"  lossy backend      {_backend(h.backend_id)}, {_qs(qs_of(f))}",
         f"  residual model     {_model(h.model_id)}",
     ]
-    if isinstance(f, LbpgFile):
+    if isinstance(f, LbpgFile) and not sequential:
         lines.append("  residual ranges    " + ", ".join(
             f"{c}:[{lo},{hi}]" for c, (lo, hi) in zip("RGB", f.header.residual_ranges)))
     lines += [
@@ -82,6 +87,14 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
         f"  total              {file_bytes} bytes, {8 * file_bytes / sub:.4f} bpsp",
         f"    lossy layer      {lossy} bytes, {8 * lossy / sub:.4f} bpsp",
         *(f"      {part:<14} {n} bytes, {8 * n / sub:.4f} bpsp" for part, n in _payload_parts(h.backend_id, tiles).items()),
+    ]
+    if sequential:
+        return lines + [
+            f"    residual layer   {residual} bytes, {8 * residual / sub:.4f} bpsp (one sequential stream"
+            + (f" per tile)" if isinstance(f, TiledFile) else ")"),
+            f"    header           {file_bytes - lossy - residual} bytes",
+        ]
+    lines += [
         (f"    residual layer   {residual} bytes, {8 * residual / sub:.4f} bpsp "
         f"(R {per_channel[0]}, G {per_channel[1]}, B {per_channel[2]}; "
         f"{'/'.join(map(str, sorted(passes)))} coding pass(es); escapes {escapes} bytes)"),

@@ -33,7 +33,9 @@ from lossless_bpg.container import (
     MAX_STREAMS,
     MIN_TILE_SIZE,
     MODEL_ID_BYTES,
+    SEQUENTIAL_VERSION,
     SUPPORTED_VERSIONS,
+    TILE_VERSIONS,
     TILED_VERSION,
     UPDATE_VERSION,
     VERSION,
@@ -150,6 +152,63 @@ class Parts:
 
 
 @dataclass
+class SeqParts:
+    """A sequential (version 6) whole-image file as its fields' bytes; ``lengths`` None: the
+    sections' real lengths; ``crcs`` None: correct CRCs."""
+
+    magic: bytes
+    version: bytes
+    flags: bytes
+    backend: bytes
+    q: bytes
+    model_id: bytes
+    height: bytes
+    width: bytes
+    checksum: bytes
+    sections: list[bytes]  # the lossy layer, the residual stream
+    lengths: list[bytes] | None = None
+    crcs: tuple[bytes, bytes] | None = None
+
+    @classmethod
+    def of(cls, data: bytes) -> SeqParts:
+        pos = 8 + MODEL_ID_BYTES
+        fields = []
+        for _ in range(2):
+            _, end = read_varint(data, pos)
+            fields.append(data[pos:end])
+            pos = end
+        lengths = []
+        for _ in range(2):
+            value, pos = read_varint(data, pos)
+            lengths.append(value)
+        checksum = data[pos : pos + CHECKSUM_BYTES]
+        pos += CHECKSUM_BYTES + 8
+        sections = [data[pos : pos + lengths[0]], data[pos + lengths[0] : pos + lengths[0] + lengths[1]]]
+        assert pos + sum(lengths) == len(data)
+        return cls(data[:4], data[4:5], data[5:6], data[6:7], data[7:8], data[8 : 8 + MODEL_ID_BYTES],
+                   fields[0], fields[1], checksum, sections)
+
+    def to_bytes(self) -> bytes:
+        head = b"".join([self.magic, self.version, self.flags, self.backend, self.q, self.model_id,
+                         self.height, self.width])
+        lengths = self.lengths if self.lengths is not None else [varint(len(s)) for s in self.sections]
+        head += b"".join(lengths) + self.checksum
+        payload = b"".join(self.sections)
+        if self.crcs is not None:
+            return head + self.crcs[0] + self.crcs[1] + payload
+        head += zlib.crc32(payload).to_bytes(4, "big")
+        return head + zlib.crc32(head).to_bytes(4, "big") + payload
+
+
+WholeParts = Parts | SeqParts
+
+
+def whole_parts_of(data: bytes) -> WholeParts:
+    """The fields of a valid whole-image file of any version."""
+    return SeqParts.of(data) if data[4] == SEQUENTIAL_VERSION else Parts.of(data)
+
+
+@dataclass
 class TiledParts:
     """A tiled (version 4) file as its fields' bytes; ``count``/``lengths`` None: the real
     ones; ``crc`` None: the correct header CRC."""
@@ -195,9 +254,9 @@ class TiledParts:
         return head + crc + b"".join(self.tiles)
 
 
-def parts_of(data: bytes) -> Parts | TiledParts:
+def parts_of(data: bytes) -> WholeParts | TiledParts:
     """The fields of a valid file of any version."""
-    return TiledParts.of(data) if data[4] == TILED_VERSION else Parts.of(data)
+    return TiledParts.of(data) if data[4] == TILED_VERSION else whole_parts_of(data)
 
 
 #: Integers that break careless readers: zero, byte and word edges, 2**31, 2**32, 2**63, 2**64,
@@ -262,7 +321,7 @@ def _damage(blob: bytes, src: Source) -> bytes:
 DEEP = (1, 3, 7, 10, 11, 13, 14, 15, 16)
 
 
-def mutate_fields(parts: Parts | TiledParts, src: Source, deep: bool = False) -> Parts | TiledParts:
+def mutate_fields(parts: WholeParts | TiledParts, src: Source, deep: bool = False) -> WholeParts | TiledParts:
     """One to three field-level changes of ``parts`` (a copy); ``deep``: only changes that
     leave the container valid more often than not (DEEP; for a tiled file, changes inside its
     tiles), always with valid lengths and CRCs."""
@@ -303,7 +362,7 @@ def _mutate_tiled(parts: TiledParts, src: Source, deep: bool) -> TiledParts:
         elif which == 8:  # a tile's own fields: damage that reaches the tile's decoders
             i = src.int(0, n - 1)
             try:
-                tile = Parts.of(p.tiles[i])
+                tile = whole_parts_of(p.tiles[i])
             except (ValueError, AssertionError, IndexError):  # damaged by an earlier change
                 p.tiles[i] = _damage(p.tiles[i], src)
             else:
@@ -327,7 +386,50 @@ def _mutate_tiled(parts: TiledParts, src: Source, deep: bool) -> TiledParts:
     return p
 
 
-def _mutate_whole(parts: Parts, src: Source, deep: bool) -> Parts:
+#: The changes of a sequential file that leave its container valid more often than not.
+SEQ_DEEP = (1, 3, 13, 14, 15, 16)
+
+
+def _mutate_seq(parts: SeqParts, src: Source, deep: bool) -> SeqParts:
+    p = replace(parts, sections=list(parts.sections), lengths=None if parts.lengths is None else list(parts.lengths))
+    for _ in range(src.int(1, 3)):
+        which = SEQ_DEEP[src.int(0, len(SEQ_DEEP) - 1)] if deep else src.int(0, 16)
+        if which == 0:
+            p.version = bytes([src.int(0, 255) if src.int(0, 1) else src.int(1, 6)])
+        elif which == 1:
+            p.flags = bytes([src.int(0, 255) if src.int(0, 1) else 1 - (p.flags[0] & 1)])
+        elif which == 2:
+            p.backend = bytes([src.int(0, 255) if src.int(0, 2) else 2])
+        elif which == 3:
+            p.q = bytes([src.int(0, 255)])
+        elif which == 4:
+            p.model_id = _flip_bits(p.model_id, src, 1)
+        elif which in (5, 6):
+            value = _varint_value(src) if src.int(0, 1) else varint(max(0, read_varint(parts.height if which == 5 else parts.width, 0)[0] + src.int(-2, 2)))
+            if which == 5:
+                p.height = value
+            else:
+                p.width = value
+        elif which in (7, 8, 9):
+            if p.lengths is None:
+                p.lengths = [varint(len(s)) for s in p.sections]
+            i = src.int(0, 1)
+            p.lengths[i] = _varint_value(src) if src.int(0, 1) else varint(max(0, len(p.sections[i]) + src.int(-3, 3)))
+        elif which in (10, 11, 12):
+            p.checksum = _flip_bits(p.checksum, src, 1)
+        elif which in (13, 14, 15):  # damage inside the lossy layer or the residual stream
+            i = 0 if which == 13 else 1
+            p.sections[i] = _damage(p.sections[i], src)
+        else:
+            p.sections.reverse()
+    if not deep and src.int(0, 5) == 0:
+        p.crcs = (src.bytes(4), src.bytes(4))
+    return p
+
+
+def _mutate_whole(parts: WholeParts, src: Source, deep: bool) -> WholeParts:
+    if isinstance(parts, SeqParts):
+        return _mutate_seq(parts, src, deep)
     p = replace(parts, ranges=list(parts.ranges), adaptations=list(parts.adaptations),
                 sections=list(parts.sections), lengths=None if parts.lengths is None else list(parts.lengths))
     n = len(p.sections)
@@ -380,7 +482,7 @@ def _mutate_whole(parts: Parts, src: Source, deep: bool) -> Parts:
     return p
 
 
-def mutate(data: bytes, parts: Parts | TiledParts, src: Source) -> bytes:
+def mutate(data: bytes, parts: WholeParts | TiledParts, src: Source) -> bytes:
     """A damaged version of the valid file ``data`` (split as ``parts``)."""
     kind = src.int(0, 9)
     if kind <= 5:  # fields, then valid lengths and CRCs unless the mutation set them
@@ -398,6 +500,13 @@ def _check_whole(f: LbpgFile, data: bytes) -> None:
     h = f.header
     n = len(f.residual_streams)
     assert h.version in SUPPORTED_VERSIONS and 1 <= n <= MAX_STREAMS
+    assert 1 <= h.height <= MAX_SIDE and 1 <= h.width <= MAX_SIDE
+    assert len(h.model_id) == MODEL_ID_BYTES and len(h.checksum) == CHECKSUM_BYTES
+    if h.version == SEQUENTIAL_VERSION:
+        assert n == 1 and not f.escape_streams and not f.adaptations and not f.half_widths and not f.model_update
+        assert not h.residual_ranges and not h.error_feedback
+        assert data.endswith(f.lossy + f.residual_streams[0])
+        return
     assert len(f.escape_streams) == len(f.adaptations) == len(f.half_widths) == n
     assert 1 <= h.height <= MAX_SIDE and 1 <= h.width <= MAX_SIDE
     assert len(h.model_id) == MODEL_ID_BYTES and len(h.checksum) == CHECKSUM_BYTES
@@ -422,13 +531,14 @@ def check_unpack(data: bytes) -> LbpgFile | TiledFile | None:
         grid = h.tiles
         assert 1 <= h.height <= MAX_SIDE and 1 <= h.width <= MAX_SIDE and len(f.tiles) == len(grid)
         for tile, t in zip(grid, f.tiles):
-            assert t.header.version in (VERSION, UPDATE_VERSION) and (t.header.height, t.header.width) == (tile.height, tile.width)
+            assert t.header.version in TILE_VERSIONS and (t.header.height, t.header.width) == (tile.height, tile.width)
             assert (t.header.backend_id, t.header.model_id, t.header.greyscale) == (h.backend_id, h.model_id, h.greyscale)
             _check_whole(t, pack(t))
         assert unpack(pack_tiled(f)) == f
         return f
     _check_whole(f, data)
-    written = UPDATE_VERSION if f.model_update else VERSION  # version 2 is read, never written
+    # version 2 is read, never written
+    written = SEQUENTIAL_VERSION if f.header.version == SEQUENTIAL_VERSION else UPDATE_VERSION if f.model_update else VERSION
     assert unpack(pack(f)) == replace(f, header=replace(f.header, version=written))
     return f
 
@@ -459,7 +569,7 @@ class Sample:
     name: str
     data: bytes
     pixels: np.ndarray
-    parts: Parts | TiledParts = field(repr=False)
+    parts: WholeParts | TiledParts = field(repr=False)
 
 
 def _small_image(seed: int, height: int = 16, width: int = 16) -> np.ndarray:
@@ -477,10 +587,11 @@ def _installed(data: bytes) -> bool:
 
 @functools.cache
 def samples() -> tuple[Sample, ...]:
-    """Small valid files, made once per process: RGB 16x16 at Q 30 (residuals escape their
-    windows), greyscale 16x16 at Q 40, a tiled 16x300 RGB file (two tiles), the RGB image
-    again with a model update (version 5), and the stored files with the error feedback
-    (128x128) and of version 2 (both written with `fast`) while a shipped model decodes them."""
+    """Small valid files, made once per process: with the parallel model, RGB 16x16 at Q 30
+    (residuals escape their windows), greyscale 16x16 at Q 40, a tiled 16x300 RGB file (two
+    tiles), the RGB image again with a model update (version 5), and the stored files with the
+    error feedback (128x128) and of version 2 (both written with `fast`) while a shipped model
+    decodes them; then the same RGB, greyscale and tiled images with the sequential coder."""
     import lossless_bpg
     from lossless_bpg.api import _model
 
@@ -488,9 +599,9 @@ def samples() -> tuple[Sample, ...]:
     grey = _small_image(2)[..., 0].copy()
     strip = _small_image(3, 16, 300)
     out = [
-        ("rgb16", lossless_bpg.compress(rgb, quality=30), rgb),
-        ("grey16", lossless_bpg.compress(grey, quality=40), grey),
-        ("tiled", lossless_bpg.compress(strip, quality=30, tile_size=MIN_TILE_SIZE), strip),
+        ("rgb16", lossless_bpg.compress(rgb, quality=30, model="parallel"), rgb),
+        ("grey16", lossless_bpg.compress(grey, quality=40, model="parallel"), grey),
+        ("tiled", lossless_bpg.compress(strip, quality=30, tile_size=MIN_TILE_SIZE, model="parallel"), strip),
         ("update", file_with_update(_model("default"), rgb, 30, random_update(_model("default"), 1, 2)), rgb),
     ]
     feedback = (DATA / "feedback_sample.lbpg").read_bytes()
@@ -503,4 +614,9 @@ def samples() -> tuple[Sample, ...]:
         from PIL import Image
 
         out.append(("v2", v2, np.asarray(Image.open(DATA / "v2_sample.png").convert("RGB"))))
+    out += [
+        ("seq_rgb16", lossless_bpg.compress(rgb, quality=30), rgb),
+        ("seq_grey16", lossless_bpg.compress(grey, quality=40), grey),
+        ("seq_tiled", lossless_bpg.compress(strip, quality=30, tile_size=MIN_TILE_SIZE), strip),
+    ]
     return tuple(Sample(name, data, pixels, parts_of(data)) for name, data, pixels in out)

@@ -47,6 +47,8 @@ settings.register_profile(
 )
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
 settings.load_profile("long" if LONG else "ci")
+#: The small RGB and greyscale files of both residual modes, which the decoder fuzz tests damage.
+SMALL = ("rgb16", "grey16", "seq_rgb16", "seq_grey16")
 #: Inputs per test: the parser is fast, a full decode of a 16x16 file takes about half a second.
 UNPACK_EXAMPLES = 20_000 if LONG else 400
 DECODE_EXAMPLES = 500 if LONG else 20
@@ -90,7 +92,8 @@ def test_parser_on_random_bytes(blob, with_magic):
 def test_decoder_ends_every_damaged_file_in_an_error_or_the_exact_pixels(data):
     """Damage behind valid lengths and CRCs, so that it reaches the lossy and arithmetic
     decoders (16x16 files: each decode is fast)."""
-    sample = samples()[data.draw(st.integers(0, 1))]  # the small RGB and greyscale files
+    small = [s for s in samples() if s.name in SMALL]
+    sample = small[data.draw(st.integers(0, len(small) - 1))]
     damaged = mutate_fields(sample.parts, HypothesisSource(data), deep=True).to_bytes()
     error = check_decode(damaged, sample.pixels, lossless_bpg.decompress)
     event("exact" if error is None else type(error).__name__)  # --hypothesis-show-statistics
@@ -99,30 +102,39 @@ def test_decoder_ends_every_damaged_file_in_an_error_or_the_exact_pixels(data):
 @settings(max_examples=DECODE_EXAMPLES // 2)
 @given(st.data())
 def test_decoder_ends_every_damaged_tiled_file_in_an_error_or_the_exact_pixels(data):
-    """Damage inside the tiles of a tiled file (two 16x150 tiles), tiles swapped, copied,
-    dropped or repeated, behind a valid tiled header."""
-    sample = next(s for s in samples() if s.name == "tiled")
+    """Damage inside the tiles of a tiled file (two 16x150 tiles; both residual modes), tiles
+    swapped, copied, dropped or repeated, behind a valid tiled header."""
+    tiled = [s for s in samples() if s.name in ("tiled", "seq_tiled")]
+    sample = tiled[data.draw(st.integers(0, len(tiled) - 1))]
     damaged = mutate_fields(sample.parts, HypothesisSource(data), deep=True).to_bytes()
     error = check_decode(damaged, sample.pixels, lossless_bpg.decompress)
     event("exact" if error is None else type(error).__name__)
 
 
 def test_seed_files_decode_exactly(files):
-    assert "tiled" in [s.name for s in files]
+    assert {"tiled", "seq_tiled", *SMALL} <= {s.name for s in files}
     for sample in files:
         assert check_decode(sample.data, sample.pixels, lossless_bpg.decompress) is None
         assert parts_of(sample.data).to_bytes() == sample.data  # the fuzzer's writer is faithful
 
 
 def _with(sample, **changes) -> bytes:
-    parts = Parts.of(sample.data)
+    parts = parts_of(sample.data)
     for name, value in changes.items():
         setattr(parts, name, value)
     return parts.to_bytes()
 
 
-def test_absurd_sizes_are_refused_without_allocating(files):
-    rgb = files[0]
+def _named(files, name):
+    return next(s for s in files if s.name == name)
+
+
+BOTH_MODES = pytest.mark.parametrize("name", ["rgb16", "seq_rgb16"])
+
+
+@BOTH_MODES
+def test_absurd_sizes_are_refused_without_allocating(files, name):
+    rgb = _named(files, name)
     for height, width in [(1 << 40, 1 << 40), (1, 1 << 62), (1 << 63, 1), (100_000, 100_000)]:
         with pytest.raises(LosslessBpgError):
             lossless_bpg.decompress(_with(rgb, height=varint(height), width=varint(width)))
@@ -144,12 +156,17 @@ def test_sections_swapped_behind_valid_crcs_are_caught(files):
     parts.sections[coded[0]], parts.sections[coded[1]] = parts.sections[coded[1]], parts.sections[coded[0]]
     with pytest.raises(LosslessBpgError):
         lossless_bpg.decompress(parts.to_bytes())
+    seq = parts_of(_named(files, "seq_rgb16").data)
+    seq.sections.reverse()  # the residual stream where the lossy layer belongs
+    with pytest.raises(LosslessBpgError):
+        lossless_bpg.decompress(seq.to_bytes())
 
 
-def test_greyscale_flag_on_a_colour_file_is_an_error_not_one_channel(files):
+@BOTH_MODES
+def test_greyscale_flag_on_a_colour_file_is_an_error_not_one_channel(files, name):
     """Found by the fuzzer: a colour file whose header claims greyscale (with valid CRCs) used to
     decode to its red channel alone; the checksum covers all three channels, which differ."""
-    rgb = files[0]
+    rgb = _named(files, name)
     forged = _with(rgb, flags=b"\x01")
     with pytest.raises(FormatError, match="greyscale"):
         lossless_bpg.decompress(forged)
@@ -159,9 +176,9 @@ def test_greyscale_flag_on_a_colour_file_is_an_error_not_one_channel(files):
         codec_decompress(forged)
 
 
-def test_a_damaged_residual_stream_is_an_error(files):
-    rgb = files[0]
-    parts = Parts.of(rgb.data)
+@BOTH_MODES
+def test_a_damaged_residual_stream_is_an_error(files, name):
+    parts = parts_of(_named(files, name).data)
     longest = max(range(1, len(parts.sections)), key=lambda i: len(parts.sections[i]))
     section = bytearray(parts.sections[longest])
     section[len(section) // 2] ^= 0x10
@@ -170,13 +187,14 @@ def test_a_damaged_residual_stream_is_an_error(files):
         lossless_bpg.decompress(parts.to_bytes())
 
 
-def test_a_lossy_picture_larger_than_the_header_says_is_refused_before_it_is_decoded(files):
+@BOTH_MODES
+def test_a_lossy_picture_larger_than_the_header_says_is_refused_before_it_is_decoded(files, name):
     from lossless_bpg.lossy import get_lossy_codec
 
     hidden = get_lossy_codec("hevc").encode(np.full((1024, 1024, 3), 128, np.uint8), 51)
     _, pos = read_varint(hidden, 0)
     _, pos = read_varint(hidden, pos)
-    parts = Parts.of(files[0].data)
+    parts = parts_of(_named(files, name).data)
     parts.sections[0] = varint(16) + varint(16) + hidden[pos:]  # stored size: the header's 16x16
     with pytest.raises(FormatError, match="does not decode"):  # FFmpeg's max_pixels refuses it
         lossless_bpg.decompress(parts.to_bytes())

@@ -184,7 +184,7 @@ def test_tiles_in_the_wrong_place_or_from_another_file_are_refused(model, tiled)
     prefix, size, blobs, checksum = _split(tiled.data)
     with pytest.raises(FormatError, match="tile 0 is 136x152, the grid says 144x152"):
         unpack(_join(prefix, size, [blobs[1], blobs[0], *blobs[2:]], checksum))
-    with pytest.raises(FormatError, match="not a version-3 or -5 file"):
+    with pytest.raises(FormatError, match="not a whole-image file"):
         unpack(_join(prefix, size, [tiled.data[:0] + b"LBPG\x04" + blobs[0][5:], *blobs[1:]], checksum))
     grey = compress(np.zeros((152, 144, 3), np.uint8), model, quality=30, greyscale=True).data
     with pytest.raises(FormatError, match="differs from the file's header"):

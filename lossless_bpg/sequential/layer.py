@@ -63,15 +63,14 @@ def code_image(
 def decode_image(f: LbpgFile, lossy: LossyCodec, model: SequentialModel) -> np.ndarray:
     """The exact pixels of a version-6 file (or tile), checked against its checksum."""
     h = f.header
-    recon = None
-    if model.uses_recon:
-        try:
-            recon = lossy.decode(f.lossy, size=(h.height, h.width))
-        except ValueError as exc:
-            raise FormatError(f"lossy layer does not decode: {exc}") from exc
-        if recon.shape != (h.height, h.width, 3):
-            raise FormatError(f"lossy layer decodes to {recon.shape[1]}x{recon.shape[0]}, header says "
-                              f"{h.width}x{h.height}")
+    # decoded (and checked) even for a model that does not read it: every file's preview must work
+    try:
+        recon = lossy.decode(f.lossy, size=(h.height, h.width))
+    except ValueError as exc:
+        raise FormatError(f"lossy layer does not decode: {exc}") from exc
+    if recon.shape != (h.height, h.width, 3):
+        raise FormatError(f"lossy layer decodes to {recon.shape[1]}x{recon.shape[0]}, header says "
+                          f"{h.width}x{h.height}")
     image = coder.decode(f.residual_streams[0], recon, h.height, h.width, model)
     if pixel_checksum(image) != h.checksum:
         raise ChecksumError(

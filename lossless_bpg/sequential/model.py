@@ -30,6 +30,8 @@ FEATURE_BITS = {
     "apm": 1 << 4,
     "inter": 1 << 5,
     "extra_models": 1 << 6,
+    "recon_blend": 1 << 7,
+    "recon_context": 1 << 8,
 }
 CHANNELS = {"R": 0, "G": 1, "B": 2}
 ID_BYTES = 8

@@ -105,7 +105,7 @@ typedef struct {
 typedef struct {
     SeqParams prm;
     int H, W, stride;
-    int use_recon, use_lms, use_bias, use_cascade, use_apm, use_inter, use_extra;
+    int use_recon, use_lms, use_bias, use_cascade, use_apm, use_inter, use_extra, recon_blend, recon_ctx;
     int16_t *val[3]; /* decoded values, (H + PAD) x stride, rows above the image are padding */
     int16_t *rec[3]; /* reconstruction, (H + 2 PAD) x stride, edge-replicated */
     uint16_t *perr;  /* |error| of each predictor: [k][MAXP][3 rows][stride] */
@@ -161,6 +161,8 @@ static int init_state(State *s, const uint8_t *recon, int H, int W, const SeqPar
     s->use_apm = (prm->flags & SEQ_USE_APM) != 0;
     s->use_inter = (prm->flags & SEQ_USE_INTER) != 0;
     s->use_extra = (prm->flags & SEQ_USE_EXTRA_MODELS) != 0;
+    s->recon_blend = s->use_recon && (prm->flags & SEQ_RECON_BLEND) != 0;
+    s->recon_ctx = s->use_recon && (prm->flags & SEQ_RECON_CONTEXT) != 0;
     size_t stride = (size_t)s->stride;
     for (int c = 0; c < 3; c++) {
         s->val[c] = (int16_t *)malloc(sizeof(int16_t) * (size_t)(H + PAD) * stride);
@@ -235,7 +237,7 @@ static int code_decision(State *s, Coder *c, const DecisionContext *dc, int d, i
     int32_t st[NINPUTS];
     int nm = s->use_extra ? NMODELS : 2;
     for (int m = 0; m < NMODELS; m++) {
-        if (m >= nm && !(m == 3 && s->use_recon)) {
+        if (m >= nm && !(m == 3 && s->recon_ctx)) {
             st[m] = 0;
             cn[m] = NULL;
             continue;
@@ -416,7 +418,7 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                     }
                 }
                 /* the lossy reconstruction, corrected by its error at the decoded neighbours */
-                if (s->use_recon) {
+                if (s->recon_blend) {
                     const int16_t *r1 = rc - stride;
                     int32_t xt = rc[0];
                     p[np++] = 16 * xt;
@@ -529,7 +531,7 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                 dc.ctx[1] = qa * 16 + qb;
                 dc.ctx[2] = quant(spr, QC_T, 7) * 8 + (qa >> 1);
                 {
-                    int32_t dx = s->use_recon ? 16 * rc[0] - P : 0;
+                    int32_t dx = s->recon_ctx ? 16 * rc[0] - P : 0;
                     int qd = quant(absi(dx), QD_T, 5);
                     int sq = qd == 0 ? 0 : (dx < 0 ? qd + 5 : qd);
                     dc.ctx[3] = sq * 8 + (qa >> 1);

@@ -15,13 +15,15 @@
 
 /* Feature switches of a model (bit mask); a file records the whole parameter set via its id. */
 enum {
-    SEQ_USE_RECON = 1 << 0,      /* predictors and contexts from the lossy reconstruction */
+    SEQ_USE_RECON = 1 << 0,      /* the lossy reconstruction as NLMS and cascade inputs */
     SEQ_USE_LMS = 1 << 1,        /* the two NLMS predictors in the blend */
     SEQ_USE_BIAS = 1 << 2,       /* bias cancellation by context */
     SEQ_USE_CASCADE = 1 << 3,    /* the NLMS error cascade after the blend */
     SEQ_USE_APM = 1 << 4,        /* secondary estimation after the mixer */
     SEQ_USE_INTER = 1 << 5,      /* inter-channel predictors */
-    SEQ_USE_EXTRA_MODELS = 1 << 6 /* the spread / texture / neighbour-error context models */
+    SEQ_USE_EXTRA_MODELS = 1 << 6, /* the spread / texture / neighbour-error context models */
+    SEQ_RECON_BLEND = 1 << 7,      /* with SEQ_USE_RECON: reconstruction-based predictors in the blend */
+    SEQ_RECON_CONTEXT = 1 << 8     /* with SEQ_USE_RECON: the reconstruction's offset as a context model */
 };
 
 typedef struct {

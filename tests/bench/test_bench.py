@@ -163,7 +163,7 @@ def test_lbpg_rows_take_the_split_from_the_encoder_escapes_included(rng, monkeyp
 
     monkeypatch.setattr(codec, "compress", functools.partial(codec.compress, quality=30))  # no Q search
     img = np.clip(rng.normal(128, 60, (24, 32, 3)), 0, 255).astype(np.uint8)  # noisy: escapes
-    encoded = bench_codecs._lbpg_encode("hevc", "fast")(img)
+    encoded = bench_codecs._lbpg_encode("hevc", "fast", 2)(img)
     f = unpack(encoded.data)
     escapes = sum(map(len, f.escape_streams))
     assert escapes > 0

@@ -284,7 +284,8 @@ def test_the_shipped_pair_codes_a_photograph_exactly_through_the_cli(kodak_dir, 
     source = tmp_path / "crop.png"
     Image.fromarray(kodak_crop(kodak_dir, 7, 100, 200, 96, 160)).save(source)
     packed, back = tmp_path / "c" / "crop.lbpg", tmp_path / "d" / "crop.png"
-    assert main(["compress", str(source), "-o", str(packed.parent), "--backend", "lic", "-e", "1", "--quiet"]) == 0
+    assert main(["compress", str(source), "-o", str(packed.parent), "--backend", "lic", "--model", "parallel", "-e", "1",
+                 "--quiet"]) == 0
     header = unpack(packed.read_bytes()).header
     assert header.backend_id == LicCodec.backend_id
     assert header.model_id.hex() == load_model(card.residual_model).model_id_hex  # the pair's residual model
