@@ -32,6 +32,7 @@ FEATURE_BITS = {
     "extra_models": 1 << 6,
     "recon_blend": 1 << 7,
     "recon_context": 1 << 8,
+    "ols": 1 << 9,
 }
 CHANNELS = {"R": 0, "G": 1, "B": 2}
 ID_BYTES = 8

@@ -22,10 +22,13 @@
 #define PAD 2
 #define MAXP 40
 #define NLMS_MAX 16
+#define NOLS 20
+#define OLS_DECAY 9 /* the least squares forget with lambda = 1 - 2^-9 per subpixel in raster order */
 #define NCAS 12
 #define NDEC 66     /* binary decisions per subpixel: zero, sign, 8 unary, 7x8 mantissa */
 #define NCLASS 12   /* decision classes that select mixer weights */
-#define NMODELS 6
+#define NMODELS 14
+#define INTER_FIRST 14 /* index of the first inter-channel predictor */
 #define NINPUTS (NMODELS + 1)
 #define BIAS_CTX 256
 #define APM_BINS 33
@@ -105,7 +108,9 @@ typedef struct {
 typedef struct {
     SeqParams prm;
     int H, W, stride;
-    int use_recon, use_lms, use_bias, use_cascade, use_apm, use_inter, use_extra, recon_blend, recon_ctx;
+    int use_recon, use_lms, use_bias, use_cascade, use_apm, use_inter, use_extra, recon_blend, recon_ctx, use_ols;
+    int64_t ols_a[3][NOLS][NOLS], ols_b[3][NOLS];
+    int32_t ols_w[3][NOLS];
     int16_t *val[3]; /* decoded values, (H + PAD) x stride, rows above the image are padding */
     int16_t *rec[3]; /* reconstruction, (H + 2 PAD) x stride, edge-replicated */
     uint16_t *perr;  /* |error| of each predictor: [k][MAXP][3 rows][stride] */
@@ -129,6 +134,14 @@ static const int32_t QA_T[15] = {24, 40, 64, 96, 136, 184, 248, 336, 448, 600, 8
 static const int32_t QM_T[7] = {8, 20, 40, 72, 128, 224, 400};
 static const int32_t QC_T[7] = {8, 16, 32, 56, 96, 160, 272};
 static const int32_t QD_T[5] = {12, 32, 64, 128, 256};
+static const int32_t QO_T[6] = {6, 16, 32, 64, 128, 256};
+/* signed offset -> 0 .. 12 */
+static inline int qoff(int32_t d) {
+    int q = 0;
+    int32_t a = d < 0 ? -d : d;
+    while (q < 6 && a >= QO_T[q]) q++;
+    return q == 0 ? 0 : d < 0 ? q + 6 : q;
+}
 
 static inline int quant(int32_t v, const int32_t *t, int n) {
     int q = 0;
@@ -156,6 +169,7 @@ static int init_state(State *s, const uint8_t *recon, int H, int W, const SeqPar
     s->stride = W + 2 * PAD;
     s->use_recon = (prm->flags & SEQ_USE_RECON) != 0;
     s->use_lms = (prm->flags & SEQ_USE_LMS) != 0;
+    s->use_ols = (prm->flags & SEQ_USE_OLS) != 0;
     s->use_bias = (prm->flags & SEQ_USE_BIAS) != 0;
     s->use_cascade = (prm->flags & SEQ_USE_CASCADE) != 0;
     s->use_apm = (prm->flags & SEQ_USE_APM) != 0;
@@ -178,6 +192,14 @@ static int init_state(State *s, const uint8_t *recon, int H, int W, const SeqPar
     s->ctx_size[3] = 11 * 8;  /* reconstruction's offset x activity */
     s->ctx_size[4] = 64 * 4;  /* texture x fraction of the prediction */
     s->ctx_size[5] = 8 * 8;   /* |error| at W x |error| at N */
+    s->ctx_size[6] = 13 * 8;  /* the most trusted predictor's offset from the prediction x activity */
+    s->ctx_size[7] = 13 * 8;  /* the least squares predictor's (or the fast NLMS's) offset x activity */
+    s->ctx_size[8] = 13 * 8;  /* the gradient (inter-channel where there is an earlier channel) offset */
+    s->ctx_size[9] = 13 * 13;
+    s->ctx_size[10] = 13 * 8; /* the fast NLMS's offset */
+    s->ctx_size[11] = 13 * 8; /* W's (inter-channel: W + the earlier channel's step) offset */
+    s->ctx_size[12] = 13 * 8; /* N's (inter-channel: N + the earlier channel's step) offset */
+    s->ctx_size[13] = 13 * 16; /* the most trusted predictor's offset x the earlier channel's error */ /* the two first offsets together */
     int total = 0;
     for (int m = 0; m < NMODELS; m++) {
         s->ctx_base[m] = total;
@@ -192,7 +214,7 @@ static int init_state(State *s, const uint8_t *recon, int H, int W, const SeqPar
         s->counters[i].n = 0;
     }
     for (int i = 0; i < 3 * NCLASS * 4; i++)
-        for (int j = 0; j < NINPUTS; j++) s->mixer[i * NINPUTS + j] = j < NMODELS ? 65536 / 4 : 0;
+        for (int j = 0; j < NINPUTS; j++) s->mixer[i * NINPUTS + j] = j < NMODELS ? 65536 / NMODELS : 0;
     for (int i = 0; i < 3 * NDEC * 16; i++)
         for (int j = 0; j < APM_BINS; j++) s->apm[i * APM_BINS + j] = (uint16_t)(squash((j - 16) * 128) * 16);
     /* stretch = inverse of squash */
@@ -459,6 +481,28 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                         p[np++] = M + (int32_t)clampi((int32_t)asr64(acc, 16), -FULL, FULL);
                     }
                 }
+                /* least squares on the causal neighbourhood, this pixel's earlier channels and the
+                   reconstruction; solved by one Gauss-Seidel sweep per subpixel from the last solution */
+                int32_t xo[NOLS];
+                int no = 0;
+                if (s->use_ols) {
+                    const int32_t nb[12] = {N, Wv, NW, NE, WW, NN, NNE, NWW, NNW, NEE, v2[-2], v2[2]};
+                    for (int i = 0; i < 12; i++) xo[no++] = 16 * nb[i] - M;
+                    for (int j = 0; j < k; j++) {
+                        int cj = s->prm.order[j];
+                        const int16_t *a0 = s->val[cj] + (size_t)(y + PAD) * stride + xi;
+                        const int16_t *a1 = a0 - stride;
+                        int32_t Mj = 4 * (a1[0] + a0[-1] + a1[1] + a1[-1]);
+                        xo[no++] = 16 * a0[0] - Mj;
+                        xo[no++] = 16 * a0[-1] - Mj;
+                        xo[no++] = 16 * a1[0] - Mj;
+                    }
+                    if (s->use_recon) xo[no++] = 16 * rc[0] - M;
+                    xo[no++] = 256;
+                    int64_t acc = 0;
+                    for (int i = 0; i < no; i++) acc += (int64_t)s->ols_w[k][i] * xo[i];
+                    p[np++] = M + (int32_t)clampi((int32_t)asr64(acc, 16), -FULL, FULL);
+                }
                 for (int i = 0; i < np; i++) p[i] = clampi(p[i], 0, FULL);
                 /* 2. blend by inverse squared local error */
                 int64_t wsum = 0, psum = 0;
@@ -467,7 +511,7 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                     const uint16_t *e0 = s->perr + ((size_t)(k * MAXP + i) * 3 + r0) * stride + xi;
                     const uint16_t *e1 = s->perr + ((size_t)(k * MAXP + i) * 3 + r1) * stride + xi;
                     const uint16_t *e2 = s->perr + ((size_t)(k * MAXP + i) * 3 + r2) * stride + xi;
-                    int64_t sum = 2 * (int64_t)e0[-1] + 2 * (int64_t)e1[0] + e1[-1] + e1[1] + e0[-2] + e2[0] + 4;
+                    int64_t sum = 2 * (int64_t)e0[-1] + 2 * (int64_t)e1[0] + e1[-1] + e1[1] + e0[-2] + e2[0] + 32;
                     int64_t wi = ((int64_t)1 << 42) / (sum * sum);
                     wts[i] = wi;
                     wsum += wi;
@@ -477,6 +521,10 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                 int64_t spread = 0;
                 for (int i = 0; i < np; i++) spread += wts[i] * absi(p[i] - P0);
                 int32_t spr = (int32_t)(spread / wsum);
+                int best = 0;
+                for (int i = 1; i < np; i++)
+                    if (wts[i] > wts[best]) best = i;
+                int32_t p_best = p[best], p_ref = s->use_ols ? p[np - 1] : s->use_lms ? p[lms_first] : p[best];
                 /* final errors around this subpixel */
                 const int16_t *f0 = s->ferr + ((size_t)k * 3 + r0) * stride + xi;
                 const int16_t *f1 = s->ferr + ((size_t)k * 3 + r1) * stride + xi;
@@ -538,6 +586,19 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                 }
                 dc.ctx[4] = tex * 4 + ((frac + 8) >> 2);
                 dc.ctx[5] = quant(absi(eW), QM_T, 7) * 8 + quant(absi(eN), QM_T, 7);
+                {
+                    int o6 = qoff(p_best - P), o7 = qoff(p_ref - P);
+                    int o8 = qoff(p[(s->use_inter && k > 0) ? INTER_FIRST + 2 : 4] - P);
+                    dc.ctx[6] = o6 * 8 + (qa >> 1);
+                    dc.ctx[7] = o7 * 8 + (qa >> 1);
+                    dc.ctx[8] = o8 * 8 + (qa >> 1);
+                    dc.ctx[9] = o6 * 13 + o7;
+                    int ik = (s->use_inter && k > 0) ? INTER_FIRST : 0;
+                    dc.ctx[10] = qoff((s->use_lms ? p[lms_first] : p[5]) - P) * 8 + (qa >> 1);
+                    dc.ctx[11] = qoff(p[ik] - P) * 8 + (qa >> 1);
+                    dc.ctx[12] = qoff(p[ik + 1] - P) * 8 + (qa >> 1);
+                    dc.ctx[13] = o6 * 16 + qb;
+                }
                 /* 4. code the error */
                 size_t pix = ((size_t)y * W + x) * 3 + ch;
                 int e = enc ? (int)in[pix] - xhat : 0;
@@ -564,6 +625,28 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                         int32_t *wv = s->lms_w[k][f];
                         for (int i = 0; i < nu; i++)
                             wv[i] = clampi(wv[i] + (int32_t)asr64((int64_t)err * u[i] * inv, 24), -(1 << 20), 1 << 20);
+                    }
+                }
+                if (s->use_ols) {
+                    int32_t t = clampi(X16 - M, -FULL, FULL);
+                    int64_t(*A)[NOLS] = s->ols_a[k];
+                    int64_t *bv = s->ols_b[k];
+                    int32_t *wv = s->ols_w[k];
+                    for (int i = 0; i < no; i++) {
+                        for (int j = 0; j <= i; j++) {
+                            int64_t v = A[i][j] - asr64(A[i][j], OLS_DECAY) + (int64_t)xo[i] * xo[j];
+                            A[i][j] = v;
+                        }
+                        bv[i] = bv[i] - asr64(bv[i], OLS_DECAY) + (int64_t)xo[i] * t;
+                    }
+                    for (int i = 0; i < no; i++) {
+                        int64_t r = bv[i] * 65536;
+                        for (int j = 0; j < no; j++) {
+                            if (j == i) continue;
+                            r -= (j < i ? A[i][j] : A[j][i]) * wv[j];
+                        }
+                        int64_t diag = A[i][i] + asr64(A[i][i], 6) + 4096;
+                        wv[i] = clampi((int32_t)(r / diag), -(1 << 18), 1 << 18);
                     }
                 }
                 if (s->use_cascade) {

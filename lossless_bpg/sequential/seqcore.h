@@ -23,7 +23,8 @@ enum {
     SEQ_USE_INTER = 1 << 5,      /* inter-channel predictors */
     SEQ_USE_EXTRA_MODELS = 1 << 6, /* the spread / texture / neighbour-error context models */
     SEQ_RECON_BLEND = 1 << 7,      /* with SEQ_USE_RECON: reconstruction-based predictors in the blend */
-    SEQ_RECON_CONTEXT = 1 << 8     /* with SEQ_USE_RECON: the reconstruction's offset as a context model */
+    SEQ_RECON_CONTEXT = 1 << 8,    /* with SEQ_USE_RECON: the reconstruction's offset as a context model */
+    SEQ_USE_OLS = 1 << 9           /* least squares predictor (Gauss-Seidel, integer) in the blend */
 };
 
 typedef struct {
