@@ -5,7 +5,7 @@ from setuptools import Extension, setup
 
 # Integer-only code: -ffp-contract=off and no -ffast-math are belt and braces (tests rebuild it
 # with other flags and check that the coded bytes do not change).
-SEQCORE_FLAGS = ["-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math"]
+SEQCORE_FLAGS = ["-O3", "-std=c99", "-ffp-contract=off", "-fno-fast-math"]
 
 setup(
     ext_modules=[

@@ -575,7 +575,7 @@ def _compress_sequential(
 
         def code_tile(tile: Tile) -> LbpgFile:
             return sequential_layer.code_image(np.ascontiguousarray(tile.of(image)), lossy, model, q, effort,
-                                               greyscale)[0]
+                                               greyscale, alternatives=False)[0]
 
         tiles = tuple(_map_tiles(code_tile, grid, workers, tile_progress))
         header = TiledHeader(lossy.backend_id, model.model_id, height, width, greyscale, tile_size,

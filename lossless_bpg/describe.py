@@ -91,7 +91,7 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
     if sequential:
         return lines + [
             f"    residual layer   {residual} bytes, {8 * residual / sub:.4f} bpsp (one sequential stream"
-            + (f" per tile)" if isinstance(f, TiledFile) else ")"),
+            + (" per tile)" if isinstance(f, TiledFile) else ")"),
             f"    header           {file_bytes - lossy - residual} bytes",
         ]
     lines += [

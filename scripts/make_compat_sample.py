@@ -12,7 +12,8 @@ writes ``v3_fast_sample.lbpg`` (a 64x64 crop at (96, 96), Q 30, the default mode
 release) and ``v3_fast_sample.png`` (the crop's pixels), and prints the crop's SHA-256.
 ``--backend lic --q 40`` wrote ``v5_lic_sample.lbpg`` with 0.4.0's learned lossy layer, ``--q 46``
 ``v5_lic041_sample.lbpg`` with 0.4.1's, ``v5_lic042_sample.lbpg`` with 0.4.2's, ``v5_lic043_sample.lbpg`` with
-0.4.3's (output names without dots: the suffix is replaced).
+0.4.3's (output names without dots: the suffix is replaced). ``--q 51 --model seq1`` (``seq2``,
+``seq3``) wrote ``v6_seq1_sample.lbpg`` (...) with 0.6.0's sequential coder.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--q", type=int, default=30)
     p.add_argument("--backend", default="hevc", help="lossy layer (releases from 0.4.0: hevc, bpg, lic)")
+    p.add_argument("--model", help="residual model by name (releases from 0.6.0: seq1, seq2, seq3, ...)")
     args = p.parse_args()
 
     import lossless_bpg
@@ -41,6 +43,8 @@ def main() -> None:
     pixels = np.asarray(Image.open(args.image).convert("RGB"))
     crop = np.ascontiguousarray(pixels[args.y:args.y + args.size, args.x:args.x + args.size])
     extra = {} if args.backend == "hevc" else {"backend": args.backend}  # releases before 0.4 lack it
+    if args.model:
+        extra["model"] = args.model
     data = lossless_bpg.compress(crop, quality=args.q, **extra)
     assert np.array_equal(lossless_bpg.decompress(data), crop)
     args.out.parent.mkdir(parents=True, exist_ok=True)

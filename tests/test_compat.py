@@ -72,3 +72,21 @@ def test_files_written_with_earlier_learned_lossy_layers_still_decode_exactly(na
     assert (f.header.backend_id, f.header.q, f.header.model_id.hex()) == (3, q, model_id)
     assert f.lossy[:8].hex() == lic_id  # the lic model's id leads its payload
     assert hashlib.sha256(decompress(data).tobytes()).hexdigest() == V3_CROP_SHA256
+
+
+@pytest.mark.parametrize("name, model_id", [
+    # tests/data/v6_seq1_sample.lbpg, v6_seq2_sample.lbpg: the same crop, written by 0.6.0's
+    # sequential coder at Q 51 (scripts/make_compat_sample.py --q 51 --model seq1 / seq2);
+    # v6_seq3_sample.lbpg: with the set seq3 itself (sequential.layer.code_image at Q 51 without
+    # its alternative). The sequential coder's model is its C code: these fail when seqcore.c
+    # changes the coded bytes without a new CORE_VERSION (and new sets).
+    ("v6_seq1_sample", "8fe0059b6071c49a"),
+    ("v6_seq2_sample", "8d88b17674b5dbbd"),
+    ("v6_seq3_sample", "73dacbd527edeb6c"),
+])
+def test_files_of_the_sequential_coder_as_first_written_still_decode_exactly(name, model_id):
+    data = (DATA / f"{name}.lbpg").read_bytes()
+    header = unpack(data).header
+    assert (header.version, header.q, header.model_id.hex(), header.width, header.height) == (6, 51, model_id, 64, 64)
+    pixels = decompress(data)
+    assert hashlib.sha256(pixels.tobytes()).hexdigest() == V3_CROP_SHA256

@@ -13,7 +13,7 @@ from ..errors import ChecksumError, FormatError
 from ..lossy import LossyCodec
 from ..search import scan_and_refine
 from . import coder
-from .model import SequentialModel
+from .model import SequentialModel, candidates
 
 
 def _trial(image: np.ndarray, q: int, lossy: LossyCodec, model: SequentialModel) -> tuple[bytes, bytes]:
@@ -45,17 +45,27 @@ def search_q(
 
 def code_image(
     image: np.ndarray, lossy: LossyCodec, model: SequentialModel, q: int | None, effort: int, greyscale: bool,
-    progress: Callable[[int, float], None] | None = None,
+    progress: Callable[[int, float], None] | None = None, alternatives: bool = True,
 ) -> tuple[LbpgFile, dict[int, float]]:
-    """A version-6 file of ``image``: at ``q``, or at the Q ``effort``'s search finds."""
+    """A version-6 file of ``image``: at ``q``, or at the Q ``effort``'s search finds; with
+    ``alternatives``, coded with each of the model's alternative sets too, the smallest kept
+    (the tiles of one file share one set: they do not)."""
     if q is None:
         q, costs, coded = search_q(image, lossy, model, effort, progress)
         payload, residual = coded[q]
     else:
         costs = {}
         payload, residual = _trial(image, q, lossy, model)
+    chosen = model
+    others = candidates(model)[1:] if alternatives else ()
+    if others:
+        recon = lossy.decode(payload, size=image.shape[:2])
+        for other in others:
+            coded_other = coder.encode(image, recon, other)
+            if len(coded_other) < len(residual):
+                chosen, residual = other, coded_other
     height, width = image.shape[:2]
-    f = sequential_file(lossy.backend_id, q, model.model_id, height, width, greyscale, pixel_checksum(image),
+    f = sequential_file(lossy.backend_id, q, chosen.model_id, height, width, greyscale, pixel_checksum(image),
                         payload, residual)
     return f, costs
 

@@ -33,6 +33,7 @@ FEATURE_BITS = {
     "recon_blend": 1 << 7,
     "recon_context": 1 << 8,
     "ols": 1 << 9,
+    "lean": 1 << 10,
 }
 CHANNELS = {"R": 0, "G": 1, "B": 2}
 ID_BYTES = 8
@@ -51,6 +52,9 @@ class SequentialModel:
     cascade_mu: int = 0
     mixer_rate: int = 6
     counter_limit: int = 255
+    #: Other sets (by name) the encoder also codes the image with at the Q it found, keeping the
+    #: smallest file; the decoder needs only the one a file names.
+    alternatives: tuple[str, ...] = ()
     model_id: bytes = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -84,7 +88,7 @@ class SequentialModel:
     def variant(self, name: str, **changes: object) -> SequentialModel:
         """This set with some parameters changed (ablations, tuning); a new id."""
         options = {f: getattr(self, f) for f in ("effort", "features", "order", "lms_mu_fast", "lms_mu_slow",
-                                                  "cascade_mu", "mixer_rate", "counter_limit")}
+                                                  "cascade_mu", "mixer_rate", "counter_limit", "alternatives")}
         options.update(changes)
         return SequentialModel(name=name, **options)  # type: ignore[arg-type]
 
@@ -97,6 +101,15 @@ def models(path: Path = CONFIG) -> tuple[SequentialModel, ...]:
     for name, options in (data.get("models") or {}).items():
         out.append(SequentialModel(name=str(name), **dataclass_options(SequentialModel, options, "sequential model")))
     return tuple(out)
+
+
+def candidates(model: SequentialModel) -> tuple[SequentialModel, ...]:
+    """``model`` and the shipped sets it names as alternatives."""
+    found = [by_name(name) for name in model.alternatives]
+    missing = [n for n, m in zip(model.alternatives, found) if m is None]
+    if missing:
+        raise ValueError(f"sequential model {model.name} names unknown alternatives {missing}")
+    return (model, *(m for m in found if m is not None))
 
 
 def for_effort(effort: int) -> SequentialModel:

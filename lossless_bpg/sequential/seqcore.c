@@ -28,10 +28,10 @@
 #define NDEC 66     /* binary decisions per subpixel: zero, sign, 8 unary, 7x8 mantissa */
 #define NCLASS 12   /* decision classes that select mixer weights */
 #define NMODELS 14
-#define INTER_FIRST 14 /* index of the first inter-channel predictor */
 #define NINPUTS (NMODELS + 1)
 #define BIAS_CTX 256
 #define APM_BINS 33
+#define INV_SQ_SIZE 4096
 #define ERR_DEFAULT 32
 #define FULL 4080 /* 255 in 1/16 */
 
@@ -108,6 +108,7 @@ typedef struct {
 typedef struct {
     SeqParams prm;
     int H, W, stride;
+    int lean; /* the smaller predictor set (fast effort) */
     int use_recon, use_lms, use_bias, use_cascade, use_apm, use_inter, use_extra, recon_blend, recon_ctx, use_ols;
     int64_t ols_a[3][NOLS][NOLS], ols_b[3][NOLS];
     int32_t ols_w[3][NOLS];
@@ -120,9 +121,11 @@ typedef struct {
     int32_t bias_sum[3][BIAS_CTX], bias_cnt[3][BIAS_CTX];
     Counter *counters;
     int ctx_size[NMODELS], ctx_base[NMODELS];
+    int active[NMODELS], n_active; /* the context models this parameter set mixes */
     int32_t *mixer;  /* [3 k][NCLASS][4][NINPUTS] */
     uint16_t *apm;   /* [3 k][NDEC][16][APM_BINS] */
     int16_t stretch_t[4096];
+    int64_t inv_sq[INV_SQ_SIZE]; /* 2^42 / i^2: the blend's weights without a division */
     int32_t rate_t[256];
     int corrupt;
 } State;
@@ -170,6 +173,7 @@ static int init_state(State *s, const uint8_t *recon, int H, int W, const SeqPar
     s->use_recon = (prm->flags & SEQ_USE_RECON) != 0;
     s->use_lms = (prm->flags & SEQ_USE_LMS) != 0;
     s->use_ols = (prm->flags & SEQ_USE_OLS) != 0;
+    s->lean = (prm->flags & SEQ_LEAN_BLEND) != 0;
     s->use_bias = (prm->flags & SEQ_USE_BIAS) != 0;
     s->use_cascade = (prm->flags & SEQ_USE_CASCADE) != 0;
     s->use_apm = (prm->flags & SEQ_USE_APM) != 0;
@@ -213,8 +217,13 @@ static int init_state(State *s, const uint8_t *recon, int H, int W, const SeqPar
         s->counters[i].p = 32768;
         s->counters[i].n = 0;
     }
+    for (int m = 0; m < NMODELS; m++) {
+        /* the lean set's few: the most trusted predictor's and the last linear predictor's offsets */
+        int few = m == 6 || m == 7 || m == 13;
+        if (m < 2 || (s->use_extra && (!s->lean || few)) || (m == 3 && s->recon_ctx)) s->active[s->n_active++] = m;
+    }
     for (int i = 0; i < 3 * NCLASS * 4; i++)
-        for (int j = 0; j < NINPUTS; j++) s->mixer[i * NINPUTS + j] = j < NMODELS ? 65536 / NMODELS : 0;
+        for (int j = 0; j < NINPUTS; j++) s->mixer[i * NINPUTS + j] = j < s->n_active ? 65536 / s->n_active : 0;
     for (int i = 0; i < 3 * NDEC * 16; i++)
         for (int j = 0; j < APM_BINS; j++) s->apm[i * APM_BINS + j] = (uint16_t)(squash((j - 16) * 128) * 16);
     /* stretch = inverse of squash */
@@ -225,6 +234,8 @@ static int init_state(State *s, const uint8_t *recon, int H, int W, const SeqPar
         pi = v + 1;
     }
     for (int i = pi; i < 4096; i++) s->stretch_t[i] = 2047;
+    s->inv_sq[0] = (int64_t)1 << 42;
+    for (int i = 1; i < INV_SQ_SIZE; i++) s->inv_sq[i] = ((int64_t)1 << 42) / ((int64_t)i * i);
     for (int n = 0; n < 256; n++) s->rate_t[n] = (int32_t)(131072 / (2 * n + 3)); /* 65536 / (n + 1.5) */
     for (size_t i = 0; i < 3 * MAXP * 3 * stride; i++) s->perr[i] = ERR_DEFAULT;
     for (size_t i = 0; i < 3 * 3 * stride; i++) s->ferr[i] = ERR_DEFAULT;
@@ -254,23 +265,18 @@ typedef struct {
 } DecisionContext;
 
 static int code_decision(State *s, Coder *c, const DecisionContext *dc, int d, int bit) {
-    const int k = dc->k;
+    const int k = dc->k, na = s->n_active;
     Counter *cn[NMODELS];
     int32_t st[NINPUTS];
-    int nm = s->use_extra ? NMODELS : 2;
-    for (int m = 0; m < NMODELS; m++) {
-        if (m >= nm && !(m == 3 && s->recon_ctx)) {
-            st[m] = 0;
-            cn[m] = NULL;
-            continue;
-        }
-        cn[m] = &s->counters[s->ctx_base[m] + (k * NDEC + d) * s->ctx_size[m] + dc->ctx[m]];
-        st[m] = s->stretch_t[cn[m]->p >> 4];
+    for (int i = 0; i < na; i++) {
+        int m = s->active[i];
+        cn[i] = &s->counters[s->ctx_base[m] + (k * NDEC + d) * s->ctx_size[m] + dc->ctx[m]];
+        st[i] = s->stretch_t[cn[i]->p >> 4];
     }
-    st[NMODELS] = 256;
+    st[na] = 256;
     int32_t *w = &s->mixer[((k * NCLASS + decision_class(d)) * 4 + dc->cls_sel) * NINPUTS];
     int64_t dot = 0;
-    for (int i = 0; i < NINPUTS; i++) dot += (int64_t)w[i] * st[i];
+    for (int i = 0; i <= na; i++) dot += (int64_t)w[i] * st[i];
     int32_t pm = squash((int32_t)clampi((int32_t)asr64(dot, 16), -2047, 2047));
     int32_t p = pm;
     uint16_t *a = NULL;
@@ -287,11 +293,10 @@ static int code_decision(State *s, Coder *c, const DecisionContext *dc, int d, i
     bit = code_bit(c, p, bit);
     /* learn */
     int32_t err = ((bit << 12) - pm) * s->prm.mixer_rate;
-    for (int i = 0; i < NINPUTS; i++) w[i] = clampi(w[i] + (int32_t)asr64((int64_t)st[i] * err, 14), -(1 << 22), 1 << 22);
+    for (int i = 0; i <= na; i++) w[i] = clampi(w[i] + (int32_t)asr64((int64_t)st[i] * err, 14), -(1 << 22), 1 << 22);
     int32_t target = bit ? 65535 : 0;
-    for (int m = 0; m < NMODELS; m++) {
-        Counter *q = cn[m];
-        if (!q) continue;
+    for (int i = 0; i < na; i++) {
+        Counter *q = cn[i];
         q->p = (uint16_t)(q->p + asr64((int64_t)(target - q->p) * s->rate_t[q->n], 16));
         if (q->n < s->prm.counter_limit) q->n++;
     }
@@ -387,21 +392,26 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                 const int16_t *rc = s->rec[ch] + (size_t)(y + PAD) * stride + xi;
                 int np = 0;
                 /* 1. predictors, in 1/16 */
+                const int lean = s->lean;
                 p[np++] = 16 * Wv;
                 p[np++] = 16 * N;
                 p[np++] = 16 * NE;
-                p[np++] = 16 * NW;
+                if (!lean) p[np++] = 16 * NW;
+                const int i_grad = np;
                 p[np++] = 16 * (N + Wv - NW);
                 {
                     int32_t mx = maxi(N, Wv), mn = mini(N, Wv);
                     p[np++] = 16 * (NW >= mx ? mn : NW <= mn ? mx : N + Wv - NW);
                 }
-                p[np++] = 8 * (Wv + NE);
                 p[np++] = 8 * (Wv + N);
-                p[np++] = 16 * (Wv + NE - N);
-                p[np++] = 16 * (N + NE - NNE);
-                p[np++] = 16 * (2 * N - NN);
-                p[np++] = 16 * (2 * Wv - WW);
+                if (!lean) {
+                    p[np++] = 8 * (Wv + NE);
+                    p[np++] = 16 * (Wv + NE - N);
+                    p[np++] = 16 * (N + NE - NNE);
+                    p[np++] = 16 * (2 * N - NN);
+                    p[np++] = 16 * (2 * Wv - WW);
+                    p[np++] = 4 * (Wv + N + NE + NW);
+                }
                 {
                     int32_t dh = absi(Wv - WW) + absi(N - NW) + absi(N - NE);
                     int32_t dv = absi(Wv - NW) + absi(N - NN) + absi(NE - NNE);
@@ -423,8 +433,8 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                     }
                     p[np++] = t;
                 }
-                p[np++] = 4 * (Wv + N + NE + NW);
                 /* inter-channel: this pixel's earlier channels carry the local gradient over */
+                const int i_inter = (s->use_inter && k > 0) ? np : -1;
                 if (s->use_inter) {
                     for (int j = 0; j < k; j++) {
                         int cj = s->prm.order[j];
@@ -434,9 +444,11 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                         p[np++] = 16 * (Wv + X - aW);
                         p[np++] = 16 * (N + X - aN);
                         p[np++] = 16 * (N + Wv - NW + X - (aN + aW - aNW));
-                        p[np++] = 16 * (NE + X - aNE);
-                        p[np++] = 8 * (N + Wv - aN - aW) + 16 * X;
-                        p[np++] = 16 * (NW + X - aNW);
+                        if (!lean) {
+                            p[np++] = 16 * (NE + X - aNE);
+                            p[np++] = 8 * (N + Wv - aN - aW) + 16 * X;
+                            p[np++] = 16 * (NW + X - aNW);
+                        }
                     }
                 }
                 /* the lossy reconstruction, corrected by its error at the decoded neighbours */
@@ -512,7 +524,12 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                     const uint16_t *e1 = s->perr + ((size_t)(k * MAXP + i) * 3 + r1) * stride + xi;
                     const uint16_t *e2 = s->perr + ((size_t)(k * MAXP + i) * 3 + r2) * stride + xi;
                     int64_t sum = 2 * (int64_t)e0[-1] + 2 * (int64_t)e1[0] + e1[-1] + e1[1] + e0[-2] + e2[0] + 32;
-                    int64_t wi = ((int64_t)1 << 42) / (sum * sum);
+                    int sh = 0;
+                    while (sum >= INV_SQ_SIZE) {
+                        sum >>= 2;
+                        sh += 4;
+                    }
+                    int64_t wi = s->inv_sq[sum] >> sh;
                     wts[i] = wi;
                     wsum += wi;
                     psum += wi * p[i];
@@ -588,13 +605,13 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                 dc.ctx[5] = quant(absi(eW), QM_T, 7) * 8 + quant(absi(eN), QM_T, 7);
                 {
                     int o6 = qoff(p_best - P), o7 = qoff(p_ref - P);
-                    int o8 = qoff(p[(s->use_inter && k > 0) ? INTER_FIRST + 2 : 4] - P);
+                    int o8 = qoff(p[i_inter >= 0 ? i_inter + 2 : i_grad] - P);
                     dc.ctx[6] = o6 * 8 + (qa >> 1);
                     dc.ctx[7] = o7 * 8 + (qa >> 1);
                     dc.ctx[8] = o8 * 8 + (qa >> 1);
                     dc.ctx[9] = o6 * 13 + o7;
-                    int ik = (s->use_inter && k > 0) ? INTER_FIRST : 0;
-                    dc.ctx[10] = qoff((s->use_lms ? p[lms_first] : p[5]) - P) * 8 + (qa >> 1);
+                    int ik = i_inter >= 0 ? i_inter : 0;
+                    dc.ctx[10] = qoff((s->use_lms ? p[lms_first] : p[i_grad + 1]) - P) * 8 + (qa >> 1);
                     dc.ctx[11] = qoff(p[ik] - P) * 8 + (qa >> 1);
                     dc.ctx[12] = qoff(p[ik + 1] - P) * 8 + (qa >> 1);
                     dc.ctx[13] = o6 * 16 + qb;

@@ -24,7 +24,8 @@ enum {
     SEQ_USE_EXTRA_MODELS = 1 << 6, /* the spread / texture / neighbour-error context models */
     SEQ_RECON_BLEND = 1 << 7,      /* with SEQ_USE_RECON: reconstruction-based predictors in the blend */
     SEQ_RECON_CONTEXT = 1 << 8,    /* with SEQ_USE_RECON: the reconstruction's offset as a context model */
-    SEQ_USE_OLS = 1 << 9           /* least squares predictor (Gauss-Seidel, integer) in the blend */
+    SEQ_USE_OLS = 1 << 9,          /* least squares predictor (Gauss-Seidel, integer) in the blend */
+    SEQ_LEAN_BLEND = 1 << 10       /* the smaller predictor set (fast effort) */
 };
 
 typedef struct {
