@@ -53,15 +53,15 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t expected, const
     return 1;
 }
 
-static PyObject *py_encode(PyObject *self, PyObject *args) {
+static PyObject *encode_impl(PyObject *args, int with_stats) {
     PyObject *image_obj, *recon_obj, *params_obj;
     int height, width;
     SeqParams prm;
-    (void)self;
     if (!PyArg_ParseTuple(args, "OOiiO", &image_obj, &recon_obj, &height, &width, &params_obj)) return NULL;
     if (!parse_params(params_obj, &prm)) return NULL;
     if (height < 1 || width < 1) return PyErr_Format(PyExc_ValueError, "bad image size %dx%d", width, height);
     Py_ssize_t n = (Py_ssize_t)height * width * 3;
+    size_t by_channel[3] = {0, 0, 0};
     Py_buffer image, recon;
     int have_recon = recon_obj != Py_None;
     if (!get_buffer(image_obj, &image, n, "image")) return NULL;
@@ -74,14 +74,26 @@ static PyObject *py_encode(PyObject *self, PyObject *args) {
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = seq_encode((const uint8_t *)image.buf, have_recon ? (const uint8_t *)recon.buf : NULL, height, width, &prm,
-                    &out, &out_len);
+                    &out, &out_len, by_channel);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&image);
     if (have_recon) PyBuffer_Release(&recon);
     if (rc != SEQ_OK) return raise_status(rc), NULL;
     PyObject *result = PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)out_len);
     free(out);
-    return result;
+    if (!with_stats || !result) return result;
+    return Py_BuildValue("N(nnn)", result, (Py_ssize_t)by_channel[0], (Py_ssize_t)by_channel[1],
+                         (Py_ssize_t)by_channel[2]);
+}
+
+static PyObject *py_encode(PyObject *self, PyObject *args) {
+    (void)self;
+    return encode_impl(args, 0);
+}
+
+static PyObject *py_encode_stats(PyObject *self, PyObject *args) {
+    (void)self;
+    return encode_impl(args, 1);
 }
 
 static PyObject *py_decode(PyObject *self, PyObject *args) {
@@ -123,6 +135,8 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"encode", py_encode, METH_VARARGS, "encode(image, recon, height, width, params) -> bytes"},
+    {"encode_stats", py_encode_stats, METH_VARARGS,
+     "encode_stats(image, recon, height, width, params) -> (bytes, (R, G, B bytes))"},
     {"decode", py_decode, METH_VARARGS, "decode(data, recon, height, width, params) -> bytes (H*W*3 pixels)"},
     {NULL, NULL, 0, NULL},
 };

@@ -26,24 +26,37 @@ def _pixels(image: np.ndarray, what: str) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def _recon(recon: np.ndarray | None, model: SequentialModel) -> np.ndarray | None:
+    """The reconstruction the core reads: None for a model that does not read one."""
+    if not model.uses_recon:
+        return None
+    if recon is None:
+        raise ValueError(f"sequential model {model.name} reads the lossy reconstruction; none given")
+    return _pixels(recon, "reconstruction")
+
+
 def encode(image: np.ndarray, recon: np.ndarray | None, model: SequentialModel) -> bytes:
     """The residual stream of ``image`` given the lossy layer's ``recon`` (ignored, and may be
     None, when the model does not read it)."""
+    return encode_with_stats(image, recon, model)[0]
+
+
+def encode_with_stats(image: np.ndarray, recon: np.ndarray | None,
+                      model: SequentialModel) -> tuple[bytes, tuple[int, int, int]]:
+    """:func:`encode`, also returning how many of the stream's bytes each channel (R, G, B)
+    pushed out of the arithmetic coder (they sum to its length)."""
     pixels = _pixels(image, "image")
-    r = _pixels(recon, "reconstruction") if model.uses_recon and recon is not None else None
-    if model.uses_recon and r is None:
-        raise ValueError(f"sequential model {model.name} reads the lossy reconstruction; none given")
+    r = _recon(recon, model)
     if r is not None and r.shape != pixels.shape:
         raise ValueError("reconstruction and image differ in size")
-    return _core().encode(pixels, r, pixels.shape[0], pixels.shape[1], model.params)
+    data, by_channel = _core().encode_stats(pixels, r, pixels.shape[0], pixels.shape[1], model.params)
+    return data, tuple(by_channel)
 
 
 def decode(data: bytes, recon: np.ndarray | None, height: int, width: int, model: SequentialModel) -> np.ndarray:
     """Inverse of :func:`encode`. A damaged stream raises FormatError or gives wrong pixels
     (the file's checksum catches those); it never reads out of bounds or loops."""
-    r = _pixels(recon, "reconstruction") if model.uses_recon and recon is not None else None
-    if model.uses_recon and r is None:
-        raise ValueError(f"sequential model {model.name} reads the lossy reconstruction; none given")
+    r = _recon(recon, model)
     try:
         raw = _core().decode(data, r, height, width, model.params)
     except ValueError as exc:

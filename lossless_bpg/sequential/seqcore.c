@@ -62,6 +62,8 @@ typedef struct {
     const uint8_t *in;
     size_t pos, in_len;
     int decoding, oom;
+    int channel;                 /* the channel whose decisions are being coded (statistics) */
+    size_t bytes_by_channel[3];  /* encoder: output bytes attributed to the channel that pushed them out */
 } Coder;
 
 static void put_byte(Coder *c, uint8_t b) {
@@ -76,6 +78,7 @@ static void put_byte(Coder *c, uint8_t b) {
         c->cap = cap;
     }
     c->buf[c->len++] = b;
+    c->bytes_by_channel[c->channel]++;
 }
 
 /* Past the end of the stream the decoder reads 0xFF, which the encoder's one-byte flush relies on. */
@@ -619,6 +622,7 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                 /* 4. code the error */
                 size_t pix = ((size_t)y * W + x) * 3 + ch;
                 int e = enc ? (int)in[pix] - xhat : 0;
+                c->channel = ch;
                 e = code_error(s, c, &dc, e, -xhat, 255 - xhat);
                 int32_t xv = xhat + e;
                 if (xv < 0 || xv > 255) {
@@ -709,7 +713,7 @@ static int check_params(const SeqParams *prm, int height, int width, const uint8
 }
 
 int seq_encode(const uint8_t *image, const uint8_t *recon, int height, int width, const SeqParams *params,
-               uint8_t **out, size_t *out_len) {
+               uint8_t **out, size_t *out_len, size_t bytes_by_channel[3]) {
     int rc = check_params(params, height, width, recon);
     if (rc != SEQ_OK) return rc;
     State *s = (State *)calloc(1, sizeof(State));
@@ -731,6 +735,8 @@ int seq_encode(const uint8_t *image, const uint8_t *recon, int height, int width
     }
     *out = c.buf;
     *out_len = c.len;
+    if (bytes_by_channel)
+        for (int i = 0; i < 3; i++) bytes_by_channel[i] = c.bytes_by_channel[i];
     return SEQ_OK;
 }
 

@@ -44,9 +44,11 @@ typedef struct {
 enum { SEQ_OK = 0, SEQ_ERR_PARAMS = 1, SEQ_ERR_MEMORY = 2, SEQ_ERR_CORRUPT = 3 };
 
 /* Encode `image` (H*W*3 uint8, RGB interleaved) given `recon` (same layout; may be NULL when
- * SEQ_USE_RECON is off). On SEQ_OK *out holds *out_len bytes allocated with malloc. */
+ * SEQ_USE_RECON is off). On SEQ_OK *out holds *out_len bytes allocated with malloc; where
+ * `bytes_by_channel` is not NULL it receives how many of them each channel (R, G, B) pushed out
+ * of the coder (statistics: they sum to *out_len, the one-byte flush counted with the last). */
 int seq_encode(const uint8_t *image, const uint8_t *recon, int height, int width, const SeqParams *params,
-               uint8_t **out, size_t *out_len);
+               uint8_t **out, size_t *out_len, size_t bytes_by_channel[3]);
 
 /* Decode `data` into `image` (H*W*3, caller-allocated). Corrupted input never reads out of
  * bounds or loops: it yields SEQ_ERR_CORRUPT or wrong pixels (which the file checksum catches). */
