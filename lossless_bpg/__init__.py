@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.5.1"
+__version__ = "0.6.0"
 
 __all__ = ["__version__", "compress", "decompress", "read_header", "register_pillow"]
 

@@ -184,6 +184,7 @@ def compress(
     tile_size: int | None = DEFAULT_TILE_SIZE,
     workers: int = 1,
     adapt: str = "auto",
+    max_error: int = 0,
 ) -> bytes:
     """Losslessly compress ``image`` and return the bytes of an ``.lbpg`` file.
 
@@ -199,7 +200,9 @@ def compress(
     process. An image with a side longer than ``tile_size`` is coded in independent tiles of
     about that side (memory is bounded by the tile; None codes every image whole), by
     ``workers`` threads (the bytes do not depend on their number). ``adapt="none"`` turns off
-    the per-image fine-tuning of the residual model. Errors the user can act on
+    the per-image fine-tuning of the residual model. ``max_error`` T > 0 stores the image
+    near-losslessly: every decoded subpixel is within T of the original (the sequential coder;
+    the file records T and the checksum of what it decodes to). Errors the user can act on
     are subclasses of
     :class:`~lossless_bpg.errors.LosslessBpgError`; invalid arguments raise ValueError.
     """
@@ -214,7 +217,7 @@ def compress(
     pixels, greyscale = as_rgb(image)
     result = _compress(pixels, coding_model(model, backend, effort), backend=backend, greyscale=greyscale,
                        quality=None if quality is None else int(quality), effort=effort,
-                       tile_size=tile_size, workers=workers, adapt=adapt)
+                       tile_size=tile_size, workers=workers, adapt=adapt, max_error=max_error)
     return result.data
 
 

@@ -124,13 +124,16 @@ def _compress_report(results: list[FileResult], verified: bool) -> str:
             r.src.name, f"{s.width}x{s.height}", s.q,
             f"{s.lossy_bytes * per_byte:.3f}", f"{s.residual_bytes * per_byte:.3f}",
             f"{bpsp[-1]:.3f}", f"{s.encode_s:.2f}", f"{s.decode_s:.2f}" if verified else "-",
-            "ok" if verified else "-",
+            ("ok" if not s.max_error else f"max error {s.measured_error}") if verified else "-",
         ))
     table = _table(lines, ("image", "size", "Q", "lossy bpsp", "residual bpsp", "bpsp", "enc s", "dec s", "verified"))
     summary = (f"{len(lines)} images: mean bpsp {np.mean(bpsp):.4f}, total-bits bpsp {bits / subpixels:.4f}, "
                f"mean encode {np.mean([s.encode_s for s in stats]):.2f} s")
     if verified:
-        summary += f", mean decode {np.mean([s.decode_s for s in stats]):.2f} s, all verified bit-exact"
+        summary += f", mean decode {np.mean([s.decode_s for s in stats]):.2f} s"
+        bounds = {s.max_error for s in stats}
+        summary += (", all verified bit-exact" if bounds == {0} else
+                    f", all verified within the bound (largest error {max(s.measured_error for s in stats)})")
     return table + "\n" + summary
 
 
@@ -220,7 +223,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     options = CompressOptions(model=args.model, backend=args.backend, quality=args.quality, effort=args.effort,
                               verify=args.verify, force=args.force, skip_existing=args.skip_existing,
                               tile_size=args.tile_size or None, tile_workers=args.tile_workers,
-                              adapt=args.adapt)
+                              adapt=args.adapt, max_error=args.max_error)
     if todo:  # a model that does not load is one error, not one per file
         coding_model(args.model, args.backend, args.effort)
     results = skipped + _run_jobs(args, engine, "compress", compress_file,
@@ -319,6 +322,19 @@ def _tile_size(text: str) -> int:
     return n
 
 
+def _max_error(text: str) -> int:
+    """--max-error: an integer 0..127 (a usage error, status 2, otherwise)."""
+    from .container import MAX_ERROR
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"an integer error bound 0..{MAX_ERROR}, not {text!r}") from None
+    if not 0 <= value <= MAX_ERROR:
+        raise argparse.ArgumentTypeError(f"the error bound must be in 0..{MAX_ERROR}, not {value}")
+    return value
+
+
 def _add_tile_workers(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-workers", type=_threads, default=1, metavar="N",
                    help="threads coding the tiles of a large image, each running the model on one "
@@ -346,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "the .lbpg file to write")
     p.add_argument("-f", "--force", action="store_true", help="overwrite existing outputs")
     p.add_argument("-q", "--quality", type=int, help="force the lossy layer's Q (default: searched per image)")
+    p.add_argument("--max-error", type=_max_error, default=0, metavar="T",
+                   help="near-lossless: every decoded subpixel within T of the original (1-127; default 0: lossless)")
     p.add_argument("-e", "--effort", type=int, choices=tuple(EFFORT_SEARCH), default=DEFAULT_EFFORT,
                    help="Q search effort: 1 = the model's usual Q (fastest), 2 = default, 3 = widest")
     p.add_argument("--adapt", choices=ADAPT_MODES, default="auto",

@@ -62,6 +62,7 @@ from .search import scan_and_refine
 from .sequential import SequentialModel
 from .sequential import by_id as sequential_by_id
 from .sequential import layer as sequential_layer
+from .sequential.coder import check_max_error
 from .threads import Background, torch_threads
 
 #: A residual mode's model: the sequential coder's parameter set, or a parallel network.
@@ -103,6 +104,8 @@ class CompressionResult:
     q_trials: dict[int, float] = field(default_factory=dict)
     #: The Q of every tile, in the grid's order (one for a whole image); ``q`` is the commonest.
     tile_qs: tuple[int, ...] = ()
+    #: The per-subpixel error bound (0: lossless).
+    max_error: int = 0
 
     def bits_per_subpixel(self, height: int, width: int) -> float:
         return 8.0 * len(self.data) / (height * width * 3)
@@ -428,8 +431,10 @@ def compress(
     workers: int = 1,
     tile_progress: Callable[[int, int], None] | None = None,
     adapt: str = "auto",
+    max_error: int = 0,
 ) -> CompressionResult:
-    """Losslessly compress an (H, W, 3) uint8 RGB image.
+    """Losslessly compress an (H, W, 3) uint8 RGB image (or, with ``max_error`` T > 0 and the
+    sequential coder, near-losslessly: every decoded subpixel within T of the original).
 
     ``quality`` forces the lossy layer's Q; otherwise Q is searched with ``effort`` 1 (no
     search), 2 (on a sample of the image when it is large, see SAMPLE_PIXELS) or 3 (wider,
@@ -455,8 +460,12 @@ def compress(
     if quality is not None:
         lossy.check_q(quality)
     if isinstance(model, SequentialModel):
+        check_max_error(max_error)
         return _compress_sequential(image, model, lossy, quality, greyscale, progress, effort, tile_size, workers,
-                                    tile_progress)
+                                    tile_progress, max_error)
+    if max_error:
+        raise ValueError("a per-subpixel error bound (near-lossless) needs the sequential coder, "
+                         f"not the parallel model {model.name}")
     learning = PerImageLearning.of(adapt, effort)
     reads = model.exact.config.side_channels
     if reads and reads != lossy.side_channels:
@@ -556,13 +565,15 @@ def _compress_sequential(
     tile_size: int | None,
     workers: int,
     tile_progress: Callable[[int, int], None] | None,
+    max_error: int,
 ) -> CompressionResult:
     """:func:`compress` with the sequential coder: a whole-image version-6 file, or a tiled
     file of version-6 tiles coded at one Q (searched on a sample of the image, or on its
     first tile when the image is too small to need a sample)."""
     height, width = image.shape[:2]
     if tile_size is None or (height <= tile_size and width <= tile_size):
-        f, q_trials = sequential_layer.code_image(image, lossy, model, quality, effort, greyscale, progress)
+        f, q_trials, decoded = sequential_layer.code_image(image, lossy, model, quality, effort, greyscale, progress,
+                                                           max_error=max_error)
         tiles: tuple[LbpgFile, ...] = (f,)
         data = pack(f)
     else:
@@ -571,15 +582,21 @@ def _compress_sequential(
         if q is None:
             sample = search_sample(image)
             target = sample if sample is not None else np.ascontiguousarray(grid[0].of(image))
-            q, q_trials, _ = sequential_layer.search_q(target, lossy, model, effort, progress)
+            q, q_trials, _ = sequential_layer.search_q(target, lossy, model, effort, progress, max_error)
+        decoded = image if not max_error else np.empty_like(image)
 
         def code_tile(tile: Tile) -> LbpgFile:
-            return sequential_layer.code_image(np.ascontiguousarray(tile.of(image)), lossy, model, q, effort,
-                                               greyscale, alternatives=False)[0]
+            f, _, tile_decoded = sequential_layer.code_image(np.ascontiguousarray(tile.of(image)), lossy, model, q,
+                                                             effort, greyscale, alternatives=False,
+                                                             max_error=max_error)
+            if max_error:
+                decoded[tile.top : tile.bottom, tile.left : tile.right] = tile_decoded
+            return f
 
         tiles = tuple(_map_tiles(code_tile, grid, workers, tile_progress))
+        # the checksum of what the decoder gives: the near-lossless reconstruction, put together
         header = TiledHeader(lossy.backend_id, model.model_id, height, width, greyscale, tile_size,
-                             pixel_checksum(image))
+                             pixel_checksum(decoded))
         data = pack_tiled(TiledFile(header, tiles))
     lossy_bytes, residual_bytes = (sum(x) for x in zip(*map(_layer_bytes, tiles)))
     tile_qs = tuple(t.header.q for t in tiles)
@@ -591,6 +608,7 @@ def _compress_sequential(
         header_bytes=len(data) - lossy_bytes - residual_bytes,
         q_trials=q_trials,
         tile_qs=tile_qs,
+        max_error=max_error,
     )
 
 
@@ -687,7 +705,7 @@ def decode_bands(
 
 def _whole_bands(f: LbpgFile, model: AnyModel) -> Iterator[np.ndarray]:
     image = _decode_whole(f, model)
-    if f.header.greyscale:
+    if f.header.greyscale and not f.header.max_error:  # near-lossless channels may differ within the bound
         _check_greyscale(image)
     yield image
 
@@ -713,7 +731,7 @@ def _tiled_bands(
                     done += 1
                     if tile_progress:
                         tile_progress(done, len(grid))
-                if h.greyscale:
+                if h.greyscale and not any(f.tiles[j].header.max_error for j in row):
                     _check_greyscale(band)
                 checksum.update(band)
                 i += len(row)

@@ -104,6 +104,9 @@ class Header:
     checksum: bytes
     error_feedback: bool = False
     version: int = VERSION
+    #: Version 6 only: 0 lossless; T > 0 near-lossless (every subpixel within T of the
+    #: original, and ``checksum`` is of the decoded image).
+    max_error: int = 0
 
 
 @dataclass(frozen=True)
@@ -265,10 +268,16 @@ def pack(f: LbpgFile) -> bytes:
     return bytes(out) + payload
 
 
+#: Largest near-lossless error bound a file may record (one byte; the coder's limit).
+MAX_ERROR = 127
+
+
 def sequential_file(backend_id: int, q: int, model_id: bytes, height: int, width: int, greyscale: bool,
-                    checksum: bytes, lossy: bytes, residual: bytes) -> LbpgFile:
-    """A version-6 file: the lossy layer and the sequential coder's one residual stream."""
-    header = Header(backend_id, q, model_id, height, width, greyscale, (), checksum, version=SEQUENTIAL_VERSION)
+                    checksum: bytes, lossy: bytes, residual: bytes, max_error: int = 0) -> LbpgFile:
+    """A version-6 file: the lossy layer and the sequential coder's one residual stream;
+    ``checksum`` is of the decoded image (the original when ``max_error`` is 0)."""
+    header = Header(backend_id, q, model_id, height, width, greyscale, (), checksum, version=SEQUENTIAL_VERSION,
+                    max_error=max_error)
     return LbpgFile(header, lossy, (residual,), (), (), ())
 
 
@@ -276,8 +285,10 @@ def _pack_sequential(f: LbpgFile) -> bytes:
     h = f.header
     if h.error_feedback or f.model_update or len(f.residual_streams) != 1 or f.escape_streams:
         raise ValueError("a version-6 file holds exactly one residual stream and nothing else")
+    if not 0 <= h.max_error <= MAX_ERROR:
+        raise ValueError(f"max_error must be in 0..{MAX_ERROR}")
     out = bytearray(MAGIC)
-    out += bytes([SEQUENTIAL_VERSION, FLAG_GREYSCALE if h.greyscale else 0, h.backend_id, h.q])
+    out += bytes([SEQUENTIAL_VERSION, FLAG_GREYSCALE if h.greyscale else 0, h.backend_id, h.q, h.max_error])
     out += h.model_id
     out += write_varint(h.height) + write_varint(h.width)
     out += write_varint(len(f.lossy)) + write_varint(len(f.residual_streams[0]))
@@ -289,11 +300,13 @@ def _pack_sequential(f: LbpgFile) -> bytes:
 
 
 def _unpack_sequential(data: bytes) -> LbpgFile:
-    flags, backend_id, q = data[5], data[6], data[7]
+    flags, backend_id, q, max_error = data[5], data[6], data[7], data[8]
     if flags & ~FLAG_GREYSCALE:
         raise FormatError(f"unknown header flags 0x{flags:02x} (file corrupted or newer)")
+    if max_error > MAX_ERROR:
+        raise FormatError(f"header holds an impossible error bound {max_error} (at most {MAX_ERROR})")
     try:
-        pos = 8 + MODEL_ID_BYTES
+        pos = 9 + MODEL_ID_BYTES
         height, pos = read_varint(data, pos)
         width, pos = read_varint(data, pos)
         lossy_len, pos = read_varint(data, pos)
@@ -313,9 +326,9 @@ def _unpack_sequential(data: bytes) -> LbpgFile:
         raise FormatError("payload is corrupted (payload CRC mismatch)")
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise FormatError(f"header holds an impossible image size {width}x{height}")
-    return sequential_file(backend_id, q, bytes(data[8 : 8 + MODEL_ID_BYTES]), height, width,
+    return sequential_file(backend_id, q, bytes(data[9 : 9 + MODEL_ID_BYTES]), height, width,
                            bool(flags & FLAG_GREYSCALE), checksum, bytes(data[pos : pos + lossy_len]),
-                           bytes(data[pos + lossy_len :]))
+                           bytes(data[pos + lossy_len :]), max_error)
 
 
 def pack_tiled(f: TiledFile) -> bytes:

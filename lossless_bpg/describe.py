@@ -89,7 +89,10 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
         *(f"      {part:<14} {n} bytes, {8 * n / sub:.4f} bpsp" for part, n in _payload_parts(h.backend_id, tiles).items()),
     ]
     if sequential:
+        bound = max(t.header.max_error for t in tiles)
         return lines + [
+            "  error bound        " + (f"near-lossless: every subpixel within {bound} of the original "
+                                      "(the checksum is of the decoded image)" if bound else "0 (lossless)"),
             f"    residual layer   {residual} bytes, {8 * residual / sub:.4f} bpsp (one sequential stream"
             + (" per tile)" if isinstance(f, TiledFile) else ")"),
             f"    header           {file_bytes - lossy - residual} bytes",

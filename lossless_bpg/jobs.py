@@ -45,6 +45,8 @@ class CompressOptions:
     tile_size: int | None = DEFAULT_TILE_SIZE  # None: every image whole
     tile_workers: int = 1
     adapt: str = "auto"
+    #: 0: lossless; T > 0: near-lossless, every subpixel within T (the sequential coder).
+    max_error: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,9 @@ class CompressStats:
     residual_bytes: int
     encode_s: float
     decode_s: float  # NaN without --verify
+    #: The error bound asked for, and the largest |decoded - original| --verify measured (-1: not verified).
+    max_error: int = 0
+    measured_error: int = -1
 
 
 @dataclass(frozen=True)
@@ -139,12 +144,14 @@ def compress_file(job: CompressJob) -> FileResult:
         t0 = time.perf_counter()
         result = compress(image, model, backend=options.backend, quality=options.quality,
                           greyscale=greyscale, effort=options.effort, progress=show_trial,
-                          tile_size=options.tile_size, workers=options.tile_workers, tile_progress=show_tiles, adapt=options.adapt)
+                          tile_size=options.tile_size, workers=options.tile_workers, tile_progress=show_tiles, adapt=options.adapt,
+                          max_error=options.max_error)
         encode_s = time.perf_counter() - t0
-        decode_s = float("nan")
+        decode_s, measured = float("nan"), -1
         if options.verify:
             t0 = time.perf_counter()
-            _verify(src, image, result.data, model, options.tile_workers, partial(show_tiles, what="verified"))
+            measured = _verify(src, image, result.data, model, options.tile_workers, partial(show_tiles, what="verified"),
+                               options.max_error)
             decode_s = time.perf_counter() - t0
         write_bytes_atomic(dst, result.data, force=options.force)
     except OutputExistsError as exc:
@@ -160,19 +167,27 @@ def compress_file(job: CompressJob) -> FileResult:
     warnings = (f"{src}: not stored (pixels only): {'; '.join(not_stored)}",) if not_stored else ()
     return FileResult(src, dst, "done", stats=CompressStats(
         width=w, height=h, q=result.q, total_bytes=len(result.data), lossy_bytes=result.lossy_bytes,
-        residual_bytes=result.residual_bytes, encode_s=encode_s, decode_s=decode_s), warnings=warnings)
+        residual_bytes=result.residual_bytes, encode_s=encode_s, decode_s=decode_s, max_error=options.max_error,
+        measured_error=measured), warnings=warnings)
 
 
 def _verify(src: Path, image: np.ndarray, data: bytes, model: LoadedModel | SequentialModel, workers: int,
-            progress: Callable[[int, int], None]) -> None:
-    """Decode ``data`` band by band (no second copy of a large image) and compare with ``image``."""
+            progress: Callable[[int, int], None], max_error: int = 0) -> int:
+    """Decode ``data`` band by band (no second copy of a large image) and compare with
+    ``image``: equal, or every subpixel within ``max_error``. Returns the largest error seen."""
     from .codec import decode_bands
 
-    top = 0
+    top, worst = 0, 0
     for band in decode_bands(data, model, workers, progress).bands:
-        if not np.array_equal(band, image[top : top + band.shape[0]]):
+        original = image[top : top + band.shape[0]]
+        if max_error == 0 and not np.array_equal(band, original):
             raise LosslessBpgError(f"{src}: verification failed (decoded pixels differ)")
+        worst = max(worst, int(np.abs(band.astype(np.int16) - original).max(initial=0)))
+        if worst > max_error:
+            raise LosslessBpgError(f"{src}: verification failed (a decoded subpixel is {worst} from the original, "
+                                   f"more than the bound {max_error})")
         top += band.shape[0]
+    return worst
 
 
 def write_png(path: Path, decoding: DecodedBands) -> None:

@@ -161,6 +161,7 @@ class SeqParts:
     flags: bytes
     backend: bytes
     q: bytes
+    max_error: bytes
     model_id: bytes
     height: bytes
     width: bytes
@@ -171,7 +172,7 @@ class SeqParts:
 
     @classmethod
     def of(cls, data: bytes) -> SeqParts:
-        pos = 8 + MODEL_ID_BYTES
+        pos = 9 + MODEL_ID_BYTES
         fields = []
         for _ in range(2):
             _, end = read_varint(data, pos)
@@ -185,11 +186,11 @@ class SeqParts:
         pos += CHECKSUM_BYTES + 8
         sections = [data[pos : pos + lengths[0]], data[pos + lengths[0] : pos + lengths[0] + lengths[1]]]
         assert pos + sum(lengths) == len(data)
-        return cls(data[:4], data[4:5], data[5:6], data[6:7], data[7:8], data[8 : 8 + MODEL_ID_BYTES],
+        return cls(data[:4], data[4:5], data[5:6], data[6:7], data[7:8], data[8:9], data[9 : 9 + MODEL_ID_BYTES],
                    fields[0], fields[1], checksum, sections)
 
     def to_bytes(self) -> bytes:
-        head = b"".join([self.magic, self.version, self.flags, self.backend, self.q, self.model_id,
+        head = b"".join([self.magic, self.version, self.flags, self.backend, self.q, self.max_error, self.model_id,
                          self.height, self.width])
         lengths = self.lengths if self.lengths is not None else [varint(len(s)) for s in self.sections]
         head += b"".join(lengths) + self.checksum
@@ -401,7 +402,10 @@ def _mutate_seq(parts: SeqParts, src: Source, deep: bool) -> SeqParts:
         elif which == 2:
             p.backend = bytes([src.int(0, 255) if src.int(0, 2) else 2])
         elif which == 3:
-            p.q = bytes([src.int(0, 255)])
+            if src.int(0, 1):
+                p.q = bytes([src.int(0, 255)])
+            else:  # another error bound: the stream decodes to other values, or the bound is refused
+                p.max_error = bytes([src.int(0, 3) if src.int(0, 1) else src.int(0, 255)])
         elif which == 4:
             p.model_id = _flip_bits(p.model_id, src, 1)
         elif which in (5, 6):
@@ -504,7 +508,7 @@ def _check_whole(f: LbpgFile, data: bytes) -> None:
     assert len(h.model_id) == MODEL_ID_BYTES and len(h.checksum) == CHECKSUM_BYTES
     if h.version == SEQUENTIAL_VERSION:
         assert n == 1 and not f.escape_streams and not f.adaptations and not f.half_widths and not f.model_update
-        assert not h.residual_ranges and not h.error_feedback
+        assert not h.residual_ranges and not h.error_feedback and 0 <= h.max_error <= 127
         assert data.endswith(f.lossy + f.residual_streams[0])
         return
     assert len(f.escape_streams) == len(f.adaptations) == len(f.half_widths) == n

@@ -229,8 +229,12 @@ def _lbpg_encode(backend: str, model: str | None, effort: int) -> Callable[[np.n
 def _lbpg_decode(backend: str, model: str | None, effort: int) -> Callable[[bytes], np.ndarray]:
     def dec(data: bytes) -> np.ndarray:
         from ..codec import decompress
+        from ..sequential import SequentialModel
 
-        return decompress(data, _model(backend, model, effort))[0]
+        coded_with = _model(backend, model, effort)
+        # the sequential coder's file names its set (effort 3 may keep an alternative's), as a
+        # user's decode finds it; a network is passed on (it may be a .pt file, not shipped)
+        return decompress(data, None if isinstance(coded_with, SequentialModel) else coded_with)[0]
 
     return dec
 

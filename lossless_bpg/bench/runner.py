@@ -29,6 +29,9 @@ def add_bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="first N images of each folder only")
     p.add_argument("--no-cache", action="store_true", help="ignore finished rows from earlier runs")
     p.add_argument("--no-plots", action="store_true")
+    p.add_argument("--max-error", metavar="T,...",
+                   help="near-lossless rows instead: this codec, JPEG-LS NEAR and WebP near-lossless at each bound "
+                        "(e.g. 1,2,3,4,5); the maximum error is measured on every decoded image")
 
 
 def _cache_key(row: dict) -> str:
@@ -117,6 +120,11 @@ def _images(dirs: list[Path], limit: int | None) -> list[Path]:
 
 def run_bench(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+
+    if getattr(args, "max_error", None):
+        from .near_lossless import run_near_lossless
+
+        return run_near_lossless(args)
 
     from ..imageio import load_rgb
     from .measure import image_key

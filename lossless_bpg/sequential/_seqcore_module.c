@@ -1,6 +1,8 @@
-/* Python binding of seqcore.h: encode(image, recon, height, width, params) -> bytes and
- * decode(data, recon, height, width, params) -> bytes. Buffers are any C-contiguous bytes-like
- * objects; the GIL is released while coding, so tiles code in parallel threads. */
+/* Python binding of seqcore.h: encode(image, recon, height, width, params[, max_error]) ->
+ * bytes, encode_stats(...) -> (bytes, (R, G, B bytes), reconstruction or None) and
+ * decode(data, recon, height, width, params[, max_error]) -> bytes. Buffers are any
+ * C-contiguous bytes-like objects; the GIL is released while coding, so tiles code in parallel
+ * threads. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
@@ -55,9 +57,12 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t expected, const
 
 static PyObject *encode_impl(PyObject *args, int with_stats) {
     PyObject *image_obj, *recon_obj, *params_obj;
-    int height, width;
+    int height, width, max_error = 0;
     SeqParams prm;
-    if (!PyArg_ParseTuple(args, "OOiiO", &image_obj, &recon_obj, &height, &width, &params_obj)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOiiO|i", &image_obj, &recon_obj, &height, &width, &params_obj, &max_error))
+        return NULL;
+    if (max_error < 0 || max_error > SEQ_MAX_ERROR)
+        return PyErr_Format(PyExc_ValueError, "max_error must be in 0..%d", SEQ_MAX_ERROR);
     if (!parse_params(params_obj, &prm)) return NULL;
     if (height < 1 || width < 1) return PyErr_Format(PyExc_ValueError, "bad image size %dx%d", width, height);
     Py_ssize_t n = (Py_ssize_t)height * width * 3;
@@ -71,19 +76,39 @@ static PyObject *encode_impl(PyObject *args, int with_stats) {
     }
     uint8_t *out = NULL;
     size_t out_len = 0;
+    PyObject *reconstruction = NULL;
+    if (with_stats && max_error > 0) {
+        reconstruction = PyBytes_FromStringAndSize(NULL, n);
+        if (!reconstruction) {
+            PyBuffer_Release(&image);
+            if (have_recon) PyBuffer_Release(&recon);
+            return NULL;
+        }
+    }
+    uint8_t *rec_out = reconstruction ? (uint8_t *)PyBytes_AS_STRING(reconstruction) : NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = seq_encode((const uint8_t *)image.buf, have_recon ? (const uint8_t *)recon.buf : NULL, height, width, &prm,
-                    &out, &out_len, by_channel);
+                    max_error, &out, &out_len, by_channel, rec_out);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&image);
     if (have_recon) PyBuffer_Release(&recon);
-    if (rc != SEQ_OK) return raise_status(rc), NULL;
+    if (rc != SEQ_OK) {
+        Py_XDECREF(reconstruction);
+        return raise_status(rc), NULL;
+    }
     PyObject *result = PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)out_len);
     free(out);
-    if (!with_stats || !result) return result;
-    return Py_BuildValue("N(nnn)", result, (Py_ssize_t)by_channel[0], (Py_ssize_t)by_channel[1],
-                         (Py_ssize_t)by_channel[2]);
+    if (!with_stats || !result) {
+        Py_XDECREF(reconstruction);
+        return result;
+    }
+    if (!reconstruction) {
+        reconstruction = Py_None;
+        Py_INCREF(Py_None);
+    }
+    return Py_BuildValue("N(nnn)N", result, (Py_ssize_t)by_channel[0], (Py_ssize_t)by_channel[1],
+                         (Py_ssize_t)by_channel[2], reconstruction);
 }
 
 static PyObject *py_encode(PyObject *self, PyObject *args) {
@@ -98,10 +123,13 @@ static PyObject *py_encode_stats(PyObject *self, PyObject *args) {
 
 static PyObject *py_decode(PyObject *self, PyObject *args) {
     PyObject *data_obj, *recon_obj, *params_obj;
-    int height, width;
+    int height, width, max_error = 0;
     SeqParams prm;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OOiiO", &data_obj, &recon_obj, &height, &width, &params_obj)) return NULL;
+    if (!PyArg_ParseTuple(args, "OOiiO|i", &data_obj, &recon_obj, &height, &width, &params_obj, &max_error))
+        return NULL;
+    if (max_error < 0 || max_error > SEQ_MAX_ERROR)
+        return PyErr_Format(PyExc_ValueError, "max_error must be in 0..%d", SEQ_MAX_ERROR);
     if (!parse_params(params_obj, &prm)) return NULL;
     if (height < 1 || width < 1) return PyErr_Format(PyExc_ValueError, "bad image size %dx%d", width, height);
     Py_ssize_t n = (Py_ssize_t)height * width * 3;
@@ -122,7 +150,7 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     int rc;
     Py_BEGIN_ALLOW_THREADS
     rc = seq_decode((const uint8_t *)data.buf, (size_t)data.len, have_recon ? (const uint8_t *)recon.buf : NULL, height,
-                    width, &prm, image);
+                    width, &prm, max_error, image);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
     if (have_recon) PyBuffer_Release(&recon);
@@ -134,14 +162,15 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"encode", py_encode, METH_VARARGS, "encode(image, recon, height, width, params) -> bytes"},
+    {"encode", py_encode, METH_VARARGS, "encode(image, recon, height, width, params[, max_error]) -> bytes"},
     {"encode_stats", py_encode_stats, METH_VARARGS,
-     "encode_stats(image, recon, height, width, params) -> (bytes, (R, G, B bytes))"},
-    {"decode", py_decode, METH_VARARGS, "decode(data, recon, height, width, params) -> bytes (H*W*3 pixels)"},
+     "encode_stats(image, recon, height, width, params[, max_error]) -> (bytes, (R, G, B bytes), reconstruction)"},
+    {"decode", py_decode, METH_VARARGS,
+     "decode(data, recon, height, width, params[, max_error]) -> bytes (H*W*3 pixels)"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_seqcore", "The sequential residual coder (seqcore.c).",
-                                    -1, methods};
+                                    -1, methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__seqcore(void) { return PyModule_Create(&module); }

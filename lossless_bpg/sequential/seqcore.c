@@ -111,7 +111,8 @@ typedef struct {
 typedef struct {
     SeqParams prm;
     int H, W, stride;
-    int lean; /* the smaller predictor set (fast effort) */
+    int lean;      /* the smaller predictor set (fast effort) */
+    int max_error; /* 0: lossless; T > 0: every value within T (near-lossless) */
     int use_recon, use_lms, use_bias, use_cascade, use_apm, use_inter, use_extra, recon_blend, recon_ctx, use_ols;
     int64_t ols_a[3][NOLS][NOLS], ols_b[3][NOLS];
     int32_t ols_w[3][NOLS];
@@ -361,7 +362,8 @@ static int code_error(State *s, Coder *c, const DecisionContext *dc, int e, int 
     return neg ? -(mag + 1) : mag + 1;
 }
 
-/* Runs the model over the image. Encoder: `in` holds the pixels; decoder: `out` receives them. */
+/* Runs the model over the image. Encoder: `in` holds the pixels; decoder: `out` receives them
+   (the encoder may pass `out` too, for the near-lossless reconstruction). */
 static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
     const int H = s->H, W = s->W;
     const size_t stride = (size_t)s->stride;
@@ -621,15 +623,29 @@ static int code_image(State *s, Coder *c, const uint8_t *in, uint8_t *out) {
                 }
                 /* 4. code the error */
                 size_t pix = ((size_t)y * W + x) * 3 + ch;
-                int e = enc ? (int)in[pix] - xhat : 0;
                 c->channel = ch;
-                e = code_error(s, c, &dc, e, -xhat, 255 - xhat);
-                int32_t xv = xhat + e;
-                if (xv < 0 || xv > 255) {
-                    s->corrupt = 1;
-                    xv = clampi(xv, 0, 255);
+                int32_t xv;
+                if (s->max_error == 0) {
+                    int e = enc ? (int)in[pix] - xhat : 0;
+                    e = code_error(s, c, &dc, e, -xhat, 255 - xhat);
+                    xv = xhat + e;
+                    if (xv < 0 || xv > 255) {
+                        s->corrupt = 1;
+                        xv = clampi(xv, 0, 255);
+                    }
+                } else {
+                    /* near-lossless: the error quantised with step 2T + 1 (JPEG-LS's NEAR), so
+                       |x - xv| <= T; from here on the model sees only the reconstruction xv */
+                    const int32_t T = s->max_error, step = 2 * T + 1;
+                    int q = 0;
+                    if (enc) {
+                        int32_t e = (int32_t)in[pix] - xhat;
+                        q = e >= 0 ? (e + T) / step : -((T - e) / step);
+                    }
+                    q = code_error(s, c, &dc, q, -((xhat + T) / step), (255 - xhat + T) / step);
+                    xv = clampi(xhat + q * step, 0, 255);
                 }
-                if (!enc) out[pix] = (uint8_t)xv;
+                if (out) out[pix] = (uint8_t)xv;
                 /* 5. learn */
                 s->val[ch][(size_t)(y + PAD) * stride + xi] = (int16_t)xv;
                 int32_t X16 = 16 * xv;
@@ -713,16 +729,18 @@ static int check_params(const SeqParams *prm, int height, int width, const uint8
 }
 
 int seq_encode(const uint8_t *image, const uint8_t *recon, int height, int width, const SeqParams *params,
-               uint8_t **out, size_t *out_len, size_t bytes_by_channel[3]) {
+               int max_error, uint8_t **out, size_t *out_len, size_t bytes_by_channel[3], uint8_t *reconstruction) {
     int rc = check_params(params, height, width, recon);
     if (rc != SEQ_OK) return rc;
+    if (max_error < 0 || max_error > SEQ_MAX_ERROR) return SEQ_ERR_PARAMS;
     State *s = (State *)calloc(1, sizeof(State));
     if (!s) return SEQ_ERR_MEMORY;
     rc = init_state(s, recon, height, width, params);
+    s->max_error = max_error;
     Coder c;
     memset(&c, 0, sizeof(c));
     c.x2 = 0xffffffffu;
-    if (rc == SEQ_OK) rc = code_image(s, &c, image, NULL);
+    if (rc == SEQ_OK) rc = code_image(s, &c, image, reconstruction);
     if (rc == SEQ_OK) {
         put_byte(&c, (uint8_t)(c.x1 >> 24)); /* flush: the decoder pads with 0xFF */
         if (c.oom) rc = SEQ_ERR_MEMORY;
@@ -741,12 +759,14 @@ int seq_encode(const uint8_t *image, const uint8_t *recon, int height, int width
 }
 
 int seq_decode(const uint8_t *data, size_t data_len, const uint8_t *recon, int height, int width,
-               const SeqParams *params, uint8_t *image) {
+               const SeqParams *params, int max_error, uint8_t *image) {
     int rc = check_params(params, height, width, recon);
     if (rc != SEQ_OK) return rc;
+    if (max_error < 0 || max_error > SEQ_MAX_ERROR) return SEQ_ERR_PARAMS;
     State *s = (State *)calloc(1, sizeof(State));
     if (!s) return SEQ_ERR_MEMORY;
     rc = init_state(s, recon, height, width, params);
+    s->max_error = max_error;
     Coder c;
     memset(&c, 0, sizeof(c));
     c.x2 = 0xffffffffu;

@@ -40,19 +40,25 @@ typedef struct {
     int32_t counter_limit;
 } SeqParams;
 
+/* Largest per-subpixel error bound of the near-lossless mode. */
+#define SEQ_MAX_ERROR 127
+
 /* Status codes */
 enum { SEQ_OK = 0, SEQ_ERR_PARAMS = 1, SEQ_ERR_MEMORY = 2, SEQ_ERR_CORRUPT = 3 };
 
 /* Encode `image` (H*W*3 uint8, RGB interleaved) given `recon` (same layout; may be NULL when
- * SEQ_USE_RECON is off). On SEQ_OK *out holds *out_len bytes allocated with malloc; where
- * `bytes_by_channel` is not NULL it receives how many of them each channel (R, G, B) pushed out
- * of the coder (statistics: they sum to *out_len, the one-byte flush counted with the last). */
+ * SEQ_USE_RECON is off). `max_error` 0 is lossless; T in 1..SEQ_MAX_ERROR codes every subpixel
+ * within T of the original (near-lossless), and the decoder gives that reconstruction, which
+ * the encoder writes to `reconstruction` when it is not NULL (H*W*3). On SEQ_OK *out holds
+ * *out_len bytes allocated with malloc; where `bytes_by_channel` is not NULL it receives how
+ * many of them each channel (R, G, B) pushed out of the coder (statistics: they sum to
+ * *out_len, the one-byte flush counted with the last). */
 int seq_encode(const uint8_t *image, const uint8_t *recon, int height, int width, const SeqParams *params,
-               uint8_t **out, size_t *out_len, size_t bytes_by_channel[3]);
+               int max_error, uint8_t **out, size_t *out_len, size_t bytes_by_channel[3], uint8_t *reconstruction);
 
 /* Decode `data` into `image` (H*W*3, caller-allocated). Corrupted input never reads out of
  * bounds or loops: it yields SEQ_ERR_CORRUPT or wrong pixels (which the file checksum catches). */
 int seq_decode(const uint8_t *data, size_t data_len, const uint8_t *recon, int height, int width,
-               const SeqParams *params, uint8_t *image);
+               const SeqParams *params, int max_error, uint8_t *image);
 
 #endif

@@ -53,10 +53,11 @@ def test_the_search_s_costs_are_the_coded_sizes(rng):
     image = _photo(rng)
     model = for_effort(2)
     hevc = get_lossy_codec("hevc")
-    q, costs, coded = search_q(image, hevc, model, 2)
-    assert set(costs) == set(coded) and costs[q] == min(costs.values())
-    for trial_q, (payload, residual) in coded.items():
-        assert costs[trial_q] == 8 * (len(payload) + len(residual))
+    q, costs, trials = search_q(image, hevc, model, 2)
+    assert set(costs) == set(trials) and costs[q] == min(costs.values())
+    for trial_q, trial in trials.items():
+        assert costs[trial_q] == 8 * (len(trial.lossy) + len(trial.residual)) == trial.bits
+        assert np.array_equal(trial.decoded, image)  # lossless: the decoder gives the image
 
 
 def test_effort_3_keeps_the_smaller_of_its_sets(rng):
