@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def _jpegls_encode(image: np.ndarray, bound: int) -> bytes:
     import imagecodecs
 
     # plain RGB: a colour transform would add the channels' errors and break the bound
-    return imagecodecs.jpegls_encode(image, level=bound)
+    return bytes(imagecodecs.jpegls_encode(image, level=bound))
 
 
 def _jpegls_decode(data: bytes) -> np.ndarray:
@@ -113,7 +114,7 @@ def run_near_lossless(args: argparse.Namespace) -> int:
     names = [n for n in names if n not in skipped]
     images = _images(args.dirs, args.limit)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tqdm(total=len(images) * len(bounds) * len(names), desc="near-lossless", unit="job") as bar:
         for path in images:
             image = load_rgb(path)
@@ -148,8 +149,8 @@ def run_near_lossless(args: argparse.Namespace) -> int:
 
 
 def _summary(rows: list[dict], names: list[str], bounds: list[int], skipped: dict[str, str]) -> str:
-    lines = ["| T | codec | settings | mean bpsp | largest error measured | mean PSNR dB | median encode s | "
-             "median decode s |", "|---:|---|---|---:|---:|---:|---:|---:|"]
+    lines = [("| T | codec | settings | mean bpsp | largest error measured | mean PSNR dB | median encode s | "
+              "median decode s |"), "|---:|---|---|---:|---:|---:|---:|---:|"]
     for bound in bounds:
         for name in names:
             sel = [r for r in rows if r["codec"] == name and r["max_error"] == bound]

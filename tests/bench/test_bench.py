@@ -5,24 +5,12 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from lossless_bpg import third_party
 from lossless_bpg.bench import codecs as bench_codecs
 from lossless_bpg.bench.codecs import BenchCodec
 from lossless_bpg.bench.runner import CSV_FIELDS
 from lossless_bpg.cli import main
-
-
-@pytest.fixture
-def images(tmp_path, rng):
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    for i in range(2):
-        base = np.linspace(0, 255, 40)[None, :, None] * np.ones((24, 1, 3))
-        img = np.clip(base + rng.normal(0, 4, (24, 40, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(img).save(folder / f"im{i}.png")
-    return folder
 
 
 def _rows(out):
