@@ -393,6 +393,23 @@ def _layer_bytes(f: LbpgFile) -> tuple[int, int]:
     return len(f.lossy), sum(map(len, f.residual_streams)) + sum(map(len, f.escape_streams)) + len(f.model_update)
 
 
+def _result(data: bytes, tiles: Sequence[LbpgFile], q_trials: dict[int, float], max_error: int = 0) -> CompressionResult:
+    """The result of a file ``data`` made of ``tiles`` (one for a whole image): the rate split
+    and the Qs (the commonest one as ``q``)."""
+    lossy_bytes, residual_bytes = (sum(x) for x in zip(*map(_layer_bytes, tiles)))
+    tile_qs = tuple(t.header.q for t in tiles)
+    return CompressionResult(
+        data=data,
+        q=collections.Counter(tile_qs).most_common(1)[0][0],
+        lossy_bytes=lossy_bytes,
+        residual_bytes=residual_bytes,
+        header_bytes=len(data) - lossy_bytes - residual_bytes,
+        q_trials=q_trials,
+        tile_qs=tile_qs,
+        max_error=max_error,
+    )
+
+
 def _map_tiles(
     fn: Callable[[_Job], _Result],
     jobs: Sequence[_Job],
@@ -508,18 +525,7 @@ def compress(
             for i, f in zip(redo, _map_tiles(recode_tile, jobs, workers, tile_progress, len(grid))):
                 tiles[i] = f
     header = TiledHeader(lossy.backend_id, model.model_id, height, width, greyscale, tile_size, pixel_checksum(image))
-    data = pack_tiled(TiledFile(header, tuple(tiles)))
-    lossy_bytes, residual_bytes = (sum(x) for x in zip(*map(_layer_bytes, tiles)))
-    tile_qs = tuple(t.header.q for t in tiles)
-    return CompressionResult(
-        data=data,
-        q=collections.Counter(tile_qs).most_common(1)[0][0],
-        lossy_bytes=lossy_bytes,
-        residual_bytes=residual_bytes,
-        header_bytes=len(data) - lossy_bytes - residual_bytes,
-        q_trials=q_trials,
-        tile_qs=tile_qs,
-    )
+    return _result(pack_tiled(TiledFile(header, tuple(tiles))), tiles, q_trials)
 
 
 def _compress_whole(
@@ -541,17 +547,7 @@ def _compress_whole(
         f, _ = _code_image(image, model, lossy, q, effort, greyscale, learning)
     else:
         f, q_trials = _code_image(image, model, lossy, q, effort, greyscale, learning, progress)
-    data = pack(f)
-    lossy_bytes, residual_bytes = _layer_bytes(f)
-    return CompressionResult(
-        data=data,
-        q=f.header.q,
-        lossy_bytes=lossy_bytes,
-        residual_bytes=residual_bytes,
-        header_bytes=len(data) - lossy_bytes - residual_bytes,
-        q_trials=q_trials,
-        tile_qs=(f.header.q,),
-    )
+    return _result(pack(f), [f], q_trials)
 
 
 def _compress_sequential(
@@ -598,18 +594,7 @@ def _compress_sequential(
         header = TiledHeader(lossy.backend_id, model.model_id, height, width, greyscale, tile_size,
                              pixel_checksum(decoded))
         data = pack_tiled(TiledFile(header, tiles))
-    lossy_bytes, residual_bytes = (sum(x) for x in zip(*map(_layer_bytes, tiles)))
-    tile_qs = tuple(t.header.q for t in tiles)
-    return CompressionResult(
-        data=data,
-        q=collections.Counter(tile_qs).most_common(1)[0][0],
-        lossy_bytes=lossy_bytes,
-        residual_bytes=residual_bytes,
-        header_bytes=len(data) - lossy_bytes - residual_bytes,
-        q_trials=q_trials,
-        tile_qs=tile_qs,
-        max_error=max_error,
-    )
+    return _result(data, tiles, q_trials, max_error)
 
 
 def _decode_whole(f: LbpgFile, model: AnyModel) -> np.ndarray:

@@ -268,7 +268,7 @@ def pack(f: LbpgFile) -> bytes:
     return bytes(out) + payload
 
 
-#: Largest near-lossless error bound a file may record (one byte; the coder's limit).
+#: Largest near-lossless error bound a file may record (one byte; seqcore.h's SEQ_MAX_ERROR).
 MAX_ERROR = 127
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..container import MAX_ERROR
 from ..errors import BackendUnavailableError, FormatError
 from .model import SequentialModel
 
@@ -33,10 +34,6 @@ def _recon(recon: np.ndarray | None, model: SequentialModel) -> np.ndarray | Non
     if recon is None:
         raise ValueError(f"sequential model {model.name} reads the lossy reconstruction; none given")
     return _pixels(recon, "reconstruction")
-
-
-#: Largest error bound of the near-lossless mode (seqcore.h's SEQ_MAX_ERROR; one header byte).
-MAX_ERROR = 127
 
 
 def encode(image: np.ndarray, recon: np.ndarray | None, model: SequentialModel, max_error: int = 0) -> bytes:

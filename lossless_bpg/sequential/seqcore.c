@@ -325,7 +325,7 @@ static int code_error(State *s, Coder *c, const DecisionContext *dc, int e, int 
     int zero = code_decision(s, c, dc, 0, enc ? e == 0 : 0);
     if (zero) return 0;
     int neg;
-    if (lo >= 0 || lo == 0)
+    if (lo >= 0)
         neg = 0;
     else if (hi <= 0)
         neg = 1;
@@ -728,19 +728,35 @@ static int check_params(const SeqParams *prm, int height, int width, const uint8
     return SEQ_OK;
 }
 
-int seq_encode(const uint8_t *image, const uint8_t *recon, int height, int width, const SeqParams *params,
-               int max_error, uint8_t **out, size_t *out_len, size_t bytes_by_channel[3], uint8_t *reconstruction) {
+/* The model's state for one image: parameters checked, everything allocated and initialised
+   (freed again on failure). */
+static int open_state(State **out, const uint8_t *recon, int height, int width, const SeqParams *params,
+                      int max_error) {
     int rc = check_params(params, height, width, recon);
     if (rc != SEQ_OK) return rc;
     if (max_error < 0 || max_error > SEQ_MAX_ERROR) return SEQ_ERR_PARAMS;
     State *s = (State *)calloc(1, sizeof(State));
     if (!s) return SEQ_ERR_MEMORY;
     rc = init_state(s, recon, height, width, params);
+    if (rc != SEQ_OK) {
+        free_state(s);
+        free(s);
+        return rc;
+    }
     s->max_error = max_error;
+    *out = s;
+    return SEQ_OK;
+}
+
+int seq_encode(const uint8_t *image, const uint8_t *recon, int height, int width, const SeqParams *params,
+               int max_error, uint8_t **out, size_t *out_len, size_t bytes_by_channel[3], uint8_t *reconstruction) {
+    State *s = NULL;
+    int rc = open_state(&s, recon, height, width, params, max_error);
+    if (rc != SEQ_OK) return rc;
     Coder c;
     memset(&c, 0, sizeof(c));
     c.x2 = 0xffffffffu;
-    if (rc == SEQ_OK) rc = code_image(s, &c, image, reconstruction);
+    rc = code_image(s, &c, image, reconstruction);
     if (rc == SEQ_OK) {
         put_byte(&c, (uint8_t)(c.x1 >> 24)); /* flush: the decoder pads with 0xFF */
         if (c.oom) rc = SEQ_ERR_MEMORY;
@@ -760,13 +776,9 @@ int seq_encode(const uint8_t *image, const uint8_t *recon, int height, int width
 
 int seq_decode(const uint8_t *data, size_t data_len, const uint8_t *recon, int height, int width,
                const SeqParams *params, int max_error, uint8_t *image) {
-    int rc = check_params(params, height, width, recon);
+    State *s = NULL;
+    int rc = open_state(&s, recon, height, width, params, max_error);
     if (rc != SEQ_OK) return rc;
-    if (max_error < 0 || max_error > SEQ_MAX_ERROR) return SEQ_ERR_PARAMS;
-    State *s = (State *)calloc(1, sizeof(State));
-    if (!s) return SEQ_ERR_MEMORY;
-    rc = init_state(s, recon, height, width, params);
-    s->max_error = max_error;
     Coder c;
     memset(&c, 0, sizeof(c));
     c.x2 = 0xffffffffu;
@@ -774,7 +786,7 @@ int seq_decode(const uint8_t *data, size_t data_len, const uint8_t *recon, int h
     c.in = data;
     c.in_len = data_len;
     for (int i = 0; i < 4; i++) c.x = (c.x << 8) | next_byte(&c);
-    if (rc == SEQ_OK) rc = code_image(s, &c, NULL, image);
+    rc = code_image(s, &c, NULL, image);
     free_state(s);
     free(s);
     return rc;
