@@ -32,7 +32,7 @@ def test_no_tracked_file_outside_the_shipped_weights_is_over_2_mb():
 
 
 def test_training_checkpoints_are_ignored():
-    out = subprocess.run(["git", "check-ignore", "-q", "training_runs/lic_cpu/checkpoint.pt"], cwd=ROOT)
+    out = subprocess.run(["git", "check-ignore", "-q", "training_runs/lic_cpu/checkpoint.pt"], check=False, cwd=ROOT)
     if out.returncode == 128:
         pytest.skip("not a git checkout")
     assert out.returncode == 0
