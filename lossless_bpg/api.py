@@ -236,7 +236,7 @@ def decompress(data: BytesLike, *, model: str | None = None, workers: int = 1) -
 
 def decode(data: BytesLike, *, model: str | None = None, workers: int = 1) -> tuple[np.ndarray, AnyHeader]:
     """:func:`decompress`, also returning the file's parsed header."""
-    from .codec import decompress as _decompress
+    from .decoding import decompress as _decompress
 
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"decompress takes the bytes of an .lbpg file, not {type(data).__name__}")

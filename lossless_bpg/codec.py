@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -15,11 +15,8 @@ import torch
 
 from .container import (
     DEFAULT_TILE_SIZE,
-    SEQUENTIAL_VERSION,
-    AnyHeader,
     Header,
     LbpgFile,
-    PixelChecksum,
     Tile,
     TiledFile,
     TiledHeader,
@@ -27,14 +24,13 @@ from .container import (
     pack_tiled,
     pixel_checksum,
     tile_grid,
-    unpack,
 )
+from .decoding import AnyModel, DecodedBands, decode_bands, decompress, preview  # noqa: F401  (the codec's API)
 from .effort import DEFAULT_EFFORT, EFFORT_SEARCH, OWN_SEARCH_EFFORT, PerImageLearning, QSearch
 from .errors import (
     ChecksumError,
     FormatError,
     LosslessBpgError,
-    ModelMismatchError,
 )
 from .lossy import LossyCodec, backend_name_from_id, get_lossy_codec
 from .memory import (
@@ -42,7 +38,6 @@ from .memory import (
     FIT_BESIDE_BYTES_PER_PIXEL,
     TILED_ENCODE_BYTES_PER_PIXEL,
     can_spare,
-    check_decode_memory,
     check_memory,
     release_freed_memory,
 )
@@ -53,20 +48,15 @@ from .residual import (
     decode_residual,
     encode_residual,
     estimate_residual,
-    find_model_by_id,
 )
 from .residual.exact import ExactResidualModel
 from .residual.finetune import HeadUpdate, apply_update, fit_update, read_update
 from .residual.layer import PassMemo, hidden_bytes_per_pixel, memo_bytes_per_pixel, memo_from_hidden
 from .search import scan_and_refine
 from .sequential import SequentialModel
-from .sequential import by_id as sequential_by_id
 from .sequential import layer as sequential_layer
 from .sequential.coder import check_max_error
 from .threads import Background, torch_threads
-
-#: A residual mode's model: the sequential coder's parameter set, or a parallel network.
-AnyModel = SequentialModel | LoadedModel
 
 _Job = TypeVar("_Job")
 _Result = TypeVar("_Result")
@@ -597,15 +587,11 @@ def _compress_sequential(
     return _result(data, tiles, q_trials, max_error)
 
 
-def _decode_whole(f: LbpgFile, model: AnyModel) -> np.ndarray:
-    """The exact pixels of one whole-image file (or tile), checked against its checksum."""
+def decode_parallel_whole(f: LbpgFile, model: LoadedModel) -> np.ndarray:
+    """The exact pixels of one whole-image file (or tile) of the parallel network (versions
+    2, 3, 5), checked against its checksum (lossless_bpg.decoding dispatches here)."""
     h = f.header
     lossy = get_lossy_codec(backend_name_from_id(h.backend_id))
-    if (h.version == SEQUENTIAL_VERSION) != isinstance(model, SequentialModel):
-        raise FormatError("the file's residual layer and the model it names are of different kinds: the file is "
-                          "damaged")
-    if isinstance(model, SequentialModel):
-        return sequential_layer.decode_image(f, lossy, model)
     reads = model.exact.config.side_channels
     if reads and reads != lossy.side_channels:
         # The encoder never writes such a pair (compress refuses it): a damaged header.
@@ -644,139 +630,3 @@ def _decode_whole(f: LbpgFile, model: AnyModel) -> np.ndarray:
             "or was not written by this build's residual model; no output written"
         )
     return image.astype(np.uint8)
-
-
-def _check_greyscale(rows: np.ndarray) -> None:
-    if not (np.array_equal(rows[..., 0], rows[..., 1]) and np.array_equal(rows[..., 0], rows[..., 2])):
-        raise FormatError("header says greyscale, but the decoded channels differ: the file is damaged")
-
-
-@dataclass
-class DecodedBands:
-    """A file being decoded: its header, and its pixels as bands of whole rows, top to bottom
-    (one band for a whole-image file, one per row of tiles for a tiled one). The file's
-    checksum is compared after the last band: a consumer must not keep its output unless the
-    iteration ended without an error."""
-
-    header: AnyHeader
-    bands: Iterator[np.ndarray]
-
-
-def decode_bands(
-    data: bytes,
-    model: AnyModel | None = None,
-    workers: int = 1,
-    tile_progress: Callable[[int, int], None] | None = None,
-    find_model: Callable[[bytes], LoadedModel] = find_model_by_id,
-) -> DecodedBands:
-    """Start decoding an .lbpg file. The structure, the model and the memory needed are checked
-    here, before any pixel is decoded; the pixels come as the bands are iterated, so a tiled
-    image never needs to be whole in memory. ``model`` defaults to the model whose id the file
-    records, as ``find_model`` finds it (by default, among the shipped models)."""
-    f = unpack(data)
-    h = f.header
-    if model is None:
-        model = sequential_by_id(h.model_id) or find_model(h.model_id)
-    elif model.model_id != h.model_id:
-        raise ModelMismatchError(
-            f"file was written with residual model {h.model_id.hex()}, but model "
-            f"{model.name!r} ({model.model_id_hex}) was given"
-        )
-    check_decode_memory(h, workers)
-    if isinstance(f, LbpgFile):
-        return DecodedBands(f.header, _whole_bands(f, model))
-    return DecodedBands(f.header, _tiled_bands(f, model, workers, tile_progress))
-
-
-def _whole_bands(f: LbpgFile, model: AnyModel) -> Iterator[np.ndarray]:
-    image = _decode_whole(f, model)
-    if f.header.greyscale and not f.header.max_error:  # near-lossless channels may differ within the bound
-        _check_greyscale(image)
-    yield image
-
-
-def _tiled_bands(
-    f: TiledFile, model: AnyModel, workers: int, tile_progress: Callable[[int, int], None] | None
-) -> Iterator[np.ndarray]:
-    h = f.header
-    grid = h.tiles
-    checksum = PixelChecksum()
-    done = 0
-    with torch_threads(1 if workers > 1 else None):
-        pool = ThreadPoolExecutor(workers) if workers > 1 else None
-        try:
-            i = 0
-            while i < len(grid):
-                row = [j for j in range(i, len(grid)) if grid[j].top == grid[i].top]
-                band = np.empty((grid[i].height, h.width, 3), np.uint8)
-                decoded = (pool.map(lambda j: _decode_whole(f.tiles[j], model), row) if pool
-                           else (_decode_whole(f.tiles[j], model) for j in row))
-                for j, pixels in zip(row, decoded):
-                    band[:, grid[j].left : grid[j].right] = pixels
-                    done += 1
-                    if tile_progress:
-                        tile_progress(done, len(grid))
-                if h.greyscale and not any(f.tiles[j].header.max_error for j in row):
-                    _check_greyscale(band)
-                checksum.update(band)
-                i += len(row)
-                if i == len(grid) and checksum.digest() != h.checksum:
-                    raise ChecksumError(
-                        "decoded pixels do not match the checksum stored in the file: the file is damaged; "
-                        "no output written"
-                    )
-                yield band
-        finally:
-            if pool:
-                pool.shutdown(cancel_futures=True)
-
-
-def decompress(
-    data: bytes, model: AnyModel | None = None, workers: int = 1,
-    tile_progress: Callable[[int, int], None] | None = None,
-    find_model: Callable[[bytes], LoadedModel] = find_model_by_id,
-) -> tuple[np.ndarray, AnyHeader]:
-    """Decode an .lbpg file to its exact (H, W, 3) uint8 pixels; verify the stored checksum.
-
-    ``model`` defaults to the model whose id the file records (see :func:`decode_bands`);
-    ``workers`` threads decode the tiles of a tiled file.
-    """
-    decoding = decode_bands(data, model, workers, tile_progress, find_model)
-    h = decoding.header
-    bands = iter(decoding.bands)
-    first = next(bands)
-    if first.shape[0] == h.height:
-        for _ in bands:  # runs the final checks
-            pass
-        return first, h
-    image = np.empty((h.height, h.width, 3), np.uint8)
-    image[: first.shape[0]] = first
-    top = first.shape[0]
-    for band in bands:
-        image[top : top + band.shape[0]] = band
-        top += band.shape[0]
-    return image, h
-
-
-def preview(data: bytes) -> tuple[np.ndarray, AnyHeader]:
-    """The lossy layer's reconstruction alone, no residual decoded: a quick approximate view of
-    any .lbpg file (the lossy layer is always its first section). Not checked against the
-    pixel checksum, which is the exact image's."""
-    f = unpack(data)
-    h = f.header
-    lossy = get_lossy_codec(backend_name_from_id(h.backend_id))
-    parts = [(None, f)] if isinstance(f, LbpgFile) else list(zip(f.header.tiles, f.tiles))
-    image = np.empty((h.height, h.width, 3), np.uint8)
-    for tile, t in parts:
-        size = (t.header.height, t.header.width)
-        try:
-            pixels = lossy.decode(t.lossy, size=size)
-        except ValueError as exc:
-            raise FormatError(f"lossy layer does not decode: {exc}") from exc
-        if pixels.shape != (*size, 3):
-            raise FormatError("lossy layer decodes to another size than the header's")
-        if tile is None:
-            image = pixels
-        else:
-            image[tile.top : tile.bottom, tile.left : tile.right] = pixels
-    return image, h

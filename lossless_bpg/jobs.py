@@ -26,7 +26,7 @@ from .errors import LosslessBpgError, OutputExistsError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .codec import DecodedBands
+    from .decoding import DecodedBands
     from .residual import LoadedModel
     from .sequential import SequentialModel
 
@@ -175,7 +175,7 @@ def _verify(src: Path, image: np.ndarray, data: bytes, model: LoadedModel | Sequ
             progress: Callable[[int, int], None], max_error: int = 0) -> int:
     """Decode ``data`` band by band (no second copy of a large image) and compare with
     ``image``: equal, or every subpixel within ``max_error``. Returns the largest error seen."""
-    from .codec import decode_bands
+    from .decoding import decode_bands
 
     top, worst = 0, 0
     for band in decode_bands(data, model, workers, progress).bands:
@@ -208,8 +208,8 @@ def decompress_file(job: DecompressJob) -> FileResult:
     """Decode the ``.lbpg`` file ``job.src`` to the PNG ``job.dst`` (same rules for outputs as
     :func:`compress_file`)."""
     from .api import _decoding_model, _model_for
-    from .codec import DecodedBands, decode_bands, preview
     from .container import HEAD_BYTES, check_head
+    from .decoding import DecodedBands, decode_bands, preview
     from .fileio import read_input, write_atomic
 
     src, dst, options = job.src, job.dst, job.options

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # only the learned layer's features are tensors: importing torch costs ~0.9 s
+    import torch
 
 
 class LossyCodec(ABC):

@@ -113,3 +113,21 @@ def test_the_config_s_sets_are_what_the_efforts_use():
     for effort in (1, 2, 3):
         model = for_effort(effort)
         assert isinstance(model, SequentialModel) and model.effort == effort
+
+
+def test_decoding_a_sequential_file_never_imports_torch(rng, tmp_path):
+    """torch costs about 0.9 s per process: the command line's decode of the default files
+    must not pay it (the parallel network's files still import it when they need it)."""
+    import os
+    import subprocess
+    import sys
+
+    from ..conftest import ROOT
+
+    path = tmp_path / "photo.lbpg"
+    path.write_bytes(lossless_bpg.compress(_photo(rng, 16, 24), effort=1))
+    script = ("import sys, lossless_bpg.cli\n"
+              f"assert lossless_bpg.cli.main(['decompress', {str(path)!r}, '--quiet']) == 0\n"
+              "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert (tmp_path / "photo.png").exists()
