@@ -458,9 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "threads", None):
-        import torch
+        from .threads import set_torch_threads
 
-        torch.set_num_threads(args.threads)
+        set_torch_threads(args.threads)
     try:
         if args.command in ("compress", "decompress"):
             from .memory import use_one_malloc_arena

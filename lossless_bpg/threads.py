@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+
+def set_torch_threads(n: int) -> None:
+    """Torch runs its operations on ``n`` threads from now on. Where torch is not loaded yet
+    (the sequential coder never needs it, and importing it costs ~0.9 s) it is not imported
+    here: it reads the count from the environment if and when it is."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        os.environ["OMP_NUM_THREADS"] = str(n)
+    elif torch.get_num_threads() != n:
+        torch.set_num_threads(n)
 
 
 @contextlib.contextmanager

@@ -35,3 +35,21 @@ def test_torch_threads_sets_and_restores_the_setting():
     with torch_threads(None):
         assert torch.get_num_threads() == before
     assert torch.get_num_threads() == before
+
+
+def test_setting_the_thread_count_does_not_import_torch():
+    """The sequential coder never needs torch (~0.9 s to import): --threads must not load it;
+    torch takes the count from the environment if a job imports it later."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys\n"
+              "from lossless_bpg.threads import set_torch_threads\n"
+              "set_torch_threads(1)\n"
+              "assert 'torch' not in sys.modules\n"
+              "import torch\n"
+              "assert torch.get_num_threads() == 1\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
+                   env={k: v for k, v in dict(os.environ, PYTHONPATH=root).items() if k != "OMP_NUM_THREADS"})

@@ -234,12 +234,11 @@ _SETUP_DONE: set[Callable[[], None]] = set()
 
 
 def prepare_worker(threads: int, setup: Callable[[], None] | None) -> None:
-    """In a worker process, before a job: torch gets ``threads`` threads, and ``setup`` runs
-    once per process."""
-    import torch
+    """In a worker process, before a job: torch gets ``threads`` threads (without importing
+    it, see threads.set_torch_threads), and ``setup`` runs once per process."""
+    from ..threads import set_torch_threads
 
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
+    set_torch_threads(threads)
     if setup is not None and setup not in _SETUP_DONE:
         setup()
         _SETUP_DONE.add(setup)
