@@ -454,7 +454,17 @@ def _run_interruptibly(func: Callable[[argparse.Namespace], int], args: argparse
     return outcome[0]
 
 
+#: OpenMP threads that wait at a barrier sleep instead of spinning. Torch's default spinning
+#: made a parallel-network decode of kodim07 take 85 s instead of 3 s while a niced busy loop
+#: ran beside it (40 s with the loop pinned to one core), and 3.1 s with this setting
+#: (scripts/busy_machine.py --model parallel); idle it costs about as much as the run-to-run
+#: spread (2.70 s against 2.45 s, medians of three). Set before torch is imported; a user's own
+#: OMP_WAIT_POLICY wins.
+OMP_WAIT_POLICY = "PASSIVE"
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("OMP_WAIT_POLICY", OMP_WAIT_POLICY)
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "threads", None):

@@ -6,6 +6,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <string.h>
+
 #include "seqcore.h"
 
 static int parse_params(PyObject *tuple, SeqParams *prm) {
@@ -55,44 +57,67 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t expected, const
     return 1;
 }
 
-static PyObject *encode_impl(PyObject *args, int with_stats) {
-    PyObject *image_obj, *recon_obj, *params_obj;
-    int height, width, max_error = 0;
+/* The arguments every function takes: (image or data, recon or None, height, width, params[, max_error]). */
+typedef struct {
+    Py_buffer first, recon;
+    int have_recon, height, width, max_error;
+    Py_ssize_t n; /* height * width * 3 */
     SeqParams prm;
-    if (!PyArg_ParseTuple(args, "OOiiO|i", &image_obj, &recon_obj, &height, &width, &params_obj, &max_error))
-        return NULL;
-    if (max_error < 0 || max_error > SEQ_MAX_ERROR)
-        return PyErr_Format(PyExc_ValueError, "max_error must be in 0..%d", SEQ_MAX_ERROR);
-    if (!parse_params(params_obj, &prm)) return NULL;
-    if (height < 1 || width < 1) return PyErr_Format(PyExc_ValueError, "bad image size %dx%d", width, height);
-    Py_ssize_t n = (Py_ssize_t)height * width * 3;
-    size_t by_channel[3] = {0, 0, 0};
-    Py_buffer image, recon;
-    int have_recon = recon_obj != Py_None;
-    if (!get_buffer(image_obj, &image, n, "image")) return NULL;
-    if (have_recon && !get_buffer(recon_obj, &recon, n, "reconstruction")) {
-        PyBuffer_Release(&image);
-        return NULL;
+} Call;
+
+/* Parses and checks a call; the first buffer is the image (H*W*3 bytes) or the coded data (any length).
+   On success the buffers are held until release_call(). */
+static int parse_call(PyObject *args, Call *c, int first_is_image) {
+    PyObject *first_obj, *recon_obj, *params_obj;
+    memset(c, 0, sizeof(*c));
+    if (!PyArg_ParseTuple(args, "OOiiO|i", &first_obj, &recon_obj, &c->height, &c->width, &params_obj,
+                          &c->max_error))
+        return 0;
+    if (c->max_error < 0 || c->max_error > SEQ_MAX_ERROR) {
+        PyErr_Format(PyExc_ValueError, "max_error must be in 0..%d", SEQ_MAX_ERROR);
+        return 0;
     }
+    if (!parse_params(params_obj, &c->prm)) return 0;
+    if (c->height < 1 || c->width < 1) {
+        PyErr_Format(PyExc_ValueError, "bad image size %dx%d", c->width, c->height);
+        return 0;
+    }
+    c->n = (Py_ssize_t)c->height * c->width * 3;
+    c->have_recon = recon_obj != Py_None;
+    if (!get_buffer(first_obj, &c->first, first_is_image ? c->n : -1, first_is_image ? "image" : "data")) return 0;
+    if (c->have_recon && !get_buffer(recon_obj, &c->recon, c->n, "reconstruction")) {
+        PyBuffer_Release(&c->first);
+        return 0;
+    }
+    return 1;
+}
+
+static void release_call(Call *c) {
+    PyBuffer_Release(&c->first);
+    if (c->have_recon) PyBuffer_Release(&c->recon);
+}
+
+static PyObject *encode_impl(PyObject *args, int with_stats) {
+    Call call;
+    if (!parse_call(args, &call, 1)) return NULL;
+    size_t by_channel[3] = {0, 0, 0};
     uint8_t *out = NULL;
     size_t out_len = 0;
     PyObject *reconstruction = NULL;
-    if (with_stats && max_error > 0) {
-        reconstruction = PyBytes_FromStringAndSize(NULL, n);
+    if (with_stats && call.max_error > 0) {
+        reconstruction = PyBytes_FromStringAndSize(NULL, call.n);
         if (!reconstruction) {
-            PyBuffer_Release(&image);
-            if (have_recon) PyBuffer_Release(&recon);
+            release_call(&call);
             return NULL;
         }
     }
     uint8_t *rec_out = reconstruction ? (uint8_t *)PyBytes_AS_STRING(reconstruction) : NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = seq_encode((const uint8_t *)image.buf, have_recon ? (const uint8_t *)recon.buf : NULL, height, width, &prm,
-                    max_error, &out, &out_len, by_channel, rec_out);
+    rc = seq_encode((const uint8_t *)call.first.buf, call.have_recon ? (const uint8_t *)call.recon.buf : NULL,
+                    call.height, call.width, &call.prm, call.max_error, &out, &out_len, by_channel, rec_out);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&image);
-    if (have_recon) PyBuffer_Release(&recon);
+    release_call(&call);
     if (rc != SEQ_OK) {
         Py_XDECREF(reconstruction);
         return raise_status(rc), NULL;
@@ -122,38 +147,22 @@ static PyObject *py_encode_stats(PyObject *self, PyObject *args) {
 }
 
 static PyObject *py_decode(PyObject *self, PyObject *args) {
-    PyObject *data_obj, *recon_obj, *params_obj;
-    int height, width, max_error = 0;
-    SeqParams prm;
+    Call call;
     (void)self;
-    if (!PyArg_ParseTuple(args, "OOiiO|i", &data_obj, &recon_obj, &height, &width, &params_obj, &max_error))
-        return NULL;
-    if (max_error < 0 || max_error > SEQ_MAX_ERROR)
-        return PyErr_Format(PyExc_ValueError, "max_error must be in 0..%d", SEQ_MAX_ERROR);
-    if (!parse_params(params_obj, &prm)) return NULL;
-    if (height < 1 || width < 1) return PyErr_Format(PyExc_ValueError, "bad image size %dx%d", width, height);
-    Py_ssize_t n = (Py_ssize_t)height * width * 3;
-    Py_buffer data, recon;
-    int have_recon = recon_obj != Py_None;
-    if (!get_buffer(data_obj, &data, -1, "data")) return NULL;
-    if (have_recon && !get_buffer(recon_obj, &recon, n, "reconstruction")) {
-        PyBuffer_Release(&data);
-        return NULL;
-    }
-    PyObject *result = PyBytes_FromStringAndSize(NULL, n);
+    if (!parse_call(args, &call, 0)) return NULL;
+    PyObject *result = PyBytes_FromStringAndSize(NULL, call.n);
     if (!result) {
-        PyBuffer_Release(&data);
-        if (have_recon) PyBuffer_Release(&recon);
+        release_call(&call);
         return NULL;
     }
     uint8_t *image = (uint8_t *)PyBytes_AS_STRING(result);
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = seq_decode((const uint8_t *)data.buf, (size_t)data.len, have_recon ? (const uint8_t *)recon.buf : NULL, height,
-                    width, &prm, max_error, image);
+    rc = seq_decode((const uint8_t *)call.first.buf, (size_t)call.first.len,
+                    call.have_recon ? (const uint8_t *)call.recon.buf : NULL, call.height, call.width, &call.prm,
+                    call.max_error, image);
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&data);
-    if (have_recon) PyBuffer_Release(&recon);
+    release_call(&call);
     if (rc != SEQ_OK) {
         Py_DECREF(result);
         return raise_status(rc), NULL;
