@@ -2,15 +2,17 @@
  *
  * Pixels are coded in raster order, the three channels of a pixel in params->order. For each
  * subpixel:
- *   1. up to MAXP predictors (neighbours, gradients, CALIC's GAP, inter-channel differences,
- *      the lossy reconstruction corrected by its local error, two NLMS filters) are blended
- *      with weights 1 / (their recent local error)^2;
- *   2. an NLMS cascade on the neighbours' final errors and a bias cancellation by texture
- *      context correct the blend;
- *   3. the error e = x - round(prediction) is binarised (zero?, sign, unary bucket of |e| - 1,
- *      then the bucket's low bits) and every binary decision is coded with a probability
- *      mixed from several context models (adaptive counters) by a gated logistic mixer and
- *      refined by an adaptive probability map, then the models learn from the decision.
+ *   1. up to MAXP predictors (neighbours, gradients, CALIC's GAP, MED, inter-channel
+ *      differences, two NLMS filters, an integer least-squares predictor; optionally the lossy
+ *      reconstruction corrected by its local error) are blended with weights
+ *      1 / (their recent local error)^2;
+ *   2. an NLMS cascade on the neighbours' final errors (and, optionally, a bias cancellation by
+ *      texture context) corrects the blend;
+ *   3. the error e = x - round(prediction) (near-lossless: e quantised with step 2T + 1) is
+ *      binarised (zero?, sign, unary bucket of |e| - 1, then the bucket's low bits) and every
+ *      binary decision is coded with a probability mixed from up to NMODELS context models
+ *      (adaptive counters) by a gated logistic mixer and refined by an adaptive probability
+ *      map, then the models learn from the decision.
  * Everything is integer arithmetic: the same bytes on every machine (see seqcore.h).
  * Units: predictions and errors are in 1/16 of a grey level.
  */

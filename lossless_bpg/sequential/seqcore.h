@@ -15,7 +15,7 @@
 
 /* Feature switches of a model (bit mask); a file records the whole parameter set via its id. */
 enum {
-    SEQ_USE_RECON = 1 << 0,      /* the lossy reconstruction as NLMS and cascade inputs */
+    SEQ_USE_RECON = 1 << 0,      /* the lossy reconstruction as NLMS, least-squares and cascade inputs */
     SEQ_USE_LMS = 1 << 1,        /* the two NLMS predictors in the blend */
     SEQ_USE_BIAS = 1 << 2,       /* bias cancellation by context */
     SEQ_USE_CASCADE = 1 << 3,    /* the NLMS error cascade after the blend */
