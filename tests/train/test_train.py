@@ -222,7 +222,8 @@ def test_restart_resumes_a_finished_run_with_a_new_cycle(packed, capsys):
     assert "a new learning-rate cycle from step 3" in capsys.readouterr().out
     state = torch.load(ckpt, weights_only=False)
     assert state["step"] == 6 and state["schedule_start"] == (3, first["seconds"])
-    assert main(base + ["--restart", "--minutes", "0.001"]) == 1
+    # below the minutes already trained (a fixed 0.001 was not: 6 tiny steps can take < 60 ms)
+    assert main(base + ["--restart", "--minutes", f"{state['seconds'] / 120:.9f}"]) == 1
     assert "a restart needs --minutes above" in capsys.readouterr().err
 
 
