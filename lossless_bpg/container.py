@@ -262,10 +262,7 @@ def pack(f: LbpgFile) -> bytes:
         out += bytes([len(params), *(v & 0xFF for v in params)])
     out += bytes(f.half_widths)
     out += h.checksum
-    payload = b"".join(sections)
-    out += zlib.crc32(payload).to_bytes(4, "big")
-    out += zlib.crc32(bytes(out)).to_bytes(4, "big")
-    return bytes(out) + payload
+    return _sealed(out, b"".join(sections))
 
 
 #: Largest near-lossless error bound a file may record (one byte; seqcore.h's SEQ_MAX_ERROR).
@@ -293,10 +290,7 @@ def _pack_sequential(f: LbpgFile) -> bytes:
     out += write_varint(h.height) + write_varint(h.width)
     out += write_varint(len(f.lossy)) + write_varint(len(f.residual_streams[0]))
     out += h.checksum
-    payload = f.lossy + f.residual_streams[0]
-    out += zlib.crc32(payload).to_bytes(4, "big")
-    out += zlib.crc32(bytes(out)).to_bytes(4, "big")
-    return bytes(out) + payload
+    return _sealed(out, f.lossy + f.residual_streams[0])
 
 
 def _unpack_sequential(data: bytes) -> LbpgFile:
@@ -313,17 +307,9 @@ def _unpack_sequential(data: bytes) -> LbpgFile:
         residual_len, pos = read_varint(data, pos)
     except ValueError as exc:
         raise FormatError(f"file is truncated or corrupted in its header ({exc})") from exc
-    checksum = bytes(data[pos : pos + CHECKSUM_BYTES])
-    pos += CHECKSUM_BYTES
-    if len(data) < pos + 8:
-        raise FormatError("file is truncated (header incomplete)")
-    payload_crc = int.from_bytes(data[pos : pos + 4], "big")
-    if zlib.crc32(data[: pos + 4]) != int.from_bytes(data[pos + 4 : pos + 8], "big"):
-        raise FormatError("header is corrupted (header CRC mismatch)")
-    pos += 8
+    checksum, payload_crc, pos = _read_seal(data, pos)
     _check_length(data, pos + lossy_len + residual_len)
-    if zlib.crc32(data[pos:]) != payload_crc:
-        raise FormatError("payload is corrupted (payload CRC mismatch)")
+    _check_payload(data, pos, payload_crc)
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise FormatError(f"header holds an impossible image size {width}x{height}")
     return sequential_file(backend_id, q, bytes(data[9 : 9 + MODEL_ID_BYTES]), height, width,
@@ -381,6 +367,32 @@ def _check_version(data: bytes) -> int:
             f"{', '.join(map(str, SUPPORTED_VERSIONS))}); use a lossless_bpg release that does"
         )
     return version
+
+
+def _sealed(head: bytearray, payload: bytes) -> bytes:
+    """A whole-image file: ``head`` (ending with the pixel checksum), the payload's CRC, the
+    CRC of every header byte before it, then the payload."""
+    head += zlib.crc32(payload).to_bytes(4, "big")
+    head += zlib.crc32(bytes(head)).to_bytes(4, "big")
+    return bytes(head) + payload
+
+
+def _read_seal(data: bytes, pos: int) -> tuple[bytes, int, int]:
+    """The end of a whole-image file's header at ``pos`` (see :func:`_sealed`): the pixel
+    checksum, the payload's CRC and where the payload starts; the header CRC is checked."""
+    checksum = bytes(data[pos : pos + CHECKSUM_BYTES])
+    pos += CHECKSUM_BYTES
+    if len(data) < pos + 8:
+        raise FormatError("file is truncated (header incomplete)")
+    payload_crc = int.from_bytes(data[pos : pos + 4], "big")
+    if zlib.crc32(data[: pos + 4]) != int.from_bytes(data[pos + 4 : pos + 8], "big"):
+        raise FormatError("header is corrupted (header CRC mismatch)")
+    return checksum, payload_crc, pos + 8
+
+
+def _check_payload(data: bytes, pos: int, payload_crc: int) -> None:
+    if zlib.crc32(data[pos:]) != payload_crc:
+        raise FormatError("payload is corrupted (payload CRC mismatch)")
 
 
 def _check_length(data: bytes, expected: int) -> None:
@@ -484,20 +496,11 @@ def _unpack_whole(data: bytes) -> LbpgFile:
         pos += n_streams
     except ValueError as exc:
         raise FormatError(f"file is truncated or corrupted in its header ({exc})") from exc
-    checksum = data[pos : pos + CHECKSUM_BYTES]
-    pos += CHECKSUM_BYTES
-    if len(data) < pos + 8:
-        raise FormatError("file is truncated (header incomplete)")
-    payload_crc = int.from_bytes(data[pos : pos + 4], "big")
-    header_crc = int.from_bytes(data[pos + 4 : pos + 8], "big")
-    if zlib.crc32(data[: pos + 4]) != header_crc:
-        raise FormatError("header is corrupted (header CRC mismatch)")
-    pos += 8
+    checksum, payload_crc, pos = _read_seal(data, pos)
     _check_length(data, pos + sum(lengths))
     if version == UPDATE_VERSION and not lengths[-1]:
         raise FormatError("a version-5 file must carry a model update; its section is empty")
-    if zlib.crc32(data[pos:]) != payload_crc:
-        raise FormatError("payload is corrupted (payload CRC mismatch)")
+    _check_payload(data, pos, payload_crc)
     if height < 1 or width < 1:
         raise FormatError("header holds an empty image size")
     if height > MAX_SIDE or width > MAX_SIDE:

@@ -180,13 +180,15 @@ def _verify(src: Path, image: np.ndarray, data: bytes, model: LoadedModel | Sequ
     top, worst = 0, 0
     for band in decode_bands(data, model, workers, progress).bands:
         original = image[top : top + band.shape[0]]
-        if max_error == 0 and not np.array_equal(band, original):
-            raise LosslessBpgError(f"{src}: verification failed (decoded pixels differ)")
+        top += band.shape[0]
+        if max_error == 0:
+            if not np.array_equal(band, original):
+                raise LosslessBpgError(f"{src}: verification failed (decoded pixels differ)")
+            continue
         worst = max(worst, int(np.abs(band.astype(np.int16) - original).max(initial=0)))
         if worst > max_error:
             raise LosslessBpgError(f"{src}: verification failed (a decoded subpixel is {worst} from the original, "
                                    f"more than the bound {max_error})")
-        top += band.shape[0]
     return worst
 
 

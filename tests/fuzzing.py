@@ -86,6 +86,38 @@ def zvarint(value: int) -> bytes:
     return varint((value << 1) if value >= 0 else ((-value << 1) - 1))
 
 
+def _varint_fields(data: bytes, pos: int, n: int) -> tuple[list[bytes], int]:
+    """The raw bytes of ``n`` varints from ``pos``, and where they end."""
+    fields = []
+    for _ in range(n):
+        _, end = read_varint(data, pos)
+        fields.append(data[pos:end])
+        pos = end
+    return fields, pos
+
+
+def _varint_values(data: bytes, pos: int, n: int) -> tuple[list[int], int]:
+    """The values of ``n`` varints from ``pos``, and where they end."""
+    values = []
+    for _ in range(n):
+        value, pos = read_varint(data, pos)
+        values.append(value)
+    return values, pos
+
+
+def _sealed(head: bytes, sections: list[bytes], lengths: list[bytes] | None, trailer: bytes,
+            crcs: tuple[bytes, bytes] | None) -> bytes:
+    """A whole-image file from its fields: ``head``, the section lengths (the real ones unless
+    given), ``trailer`` (the fields up to the checksum), the CRCs (correct unless given), the
+    sections."""
+    head += b"".join(lengths if lengths is not None else [varint(len(s)) for s in sections]) + trailer
+    payload = b"".join(sections)
+    if crcs is not None:
+        return head + crcs[0] + crcs[1] + payload
+    head += zlib.crc32(payload).to_bytes(4, "big")
+    return head + zlib.crc32(head).to_bytes(4, "big") + payload
+
+
 @dataclass
 class Parts:
     """A file as its fields' bytes, in file order (docs/format.md). ``lengths`` None: the
@@ -111,17 +143,9 @@ class Parts:
     @classmethod
     def of(cls, data: bytes) -> Parts:
         """Split a valid whole-image file (version 2, 3 or 5) into its fields."""
-        pos = 8 + MODEL_ID_BYTES
-        fields = []
-        for _ in range(2 + 6 + 1):
-            _, end = read_varint(data, pos)
-            fields.append(data[pos:end])
-            pos = end
+        fields, pos = _varint_fields(data, 8 + MODEL_ID_BYTES, 2 + 6 + 1)
         n = read_varint(fields[-1], 0)[0]
-        lengths = []
-        for _ in range(1 + 2 * n + (data[4] == UPDATE_VERSION)):
-            value, pos = read_varint(data, pos)
-            lengths.append(value)
+        lengths, pos = _varint_values(data, pos, 1 + 2 * n + (data[4] == UPDATE_VERSION))
         adaptations = []
         for _ in range(n):
             size = 1 if data[4] == 2 else 1 + data[pos]
@@ -142,13 +166,8 @@ class Parts:
     def to_bytes(self) -> bytes:
         head = b"".join([self.magic, self.version, self.flags, self.backend, self.q, self.model_id,
                          self.height, self.width, *self.ranges, self.n_streams])
-        lengths = self.lengths if self.lengths is not None else [varint(len(s)) for s in self.sections]
-        head += b"".join(lengths) + b"".join(self.adaptations) + self.half_widths + self.checksum
-        payload = b"".join(self.sections)
-        if self.crcs is not None:
-            return head + self.crcs[0] + self.crcs[1] + payload
-        head += zlib.crc32(payload).to_bytes(4, "big")
-        return head + zlib.crc32(head).to_bytes(4, "big") + payload
+        trailer = b"".join(self.adaptations) + self.half_widths + self.checksum
+        return _sealed(head, self.sections, self.lengths, trailer, self.crcs)
 
 
 @dataclass
@@ -172,16 +191,8 @@ class SeqParts:
 
     @classmethod
     def of(cls, data: bytes) -> SeqParts:
-        pos = 9 + MODEL_ID_BYTES
-        fields = []
-        for _ in range(2):
-            _, end = read_varint(data, pos)
-            fields.append(data[pos:end])
-            pos = end
-        lengths = []
-        for _ in range(2):
-            value, pos = read_varint(data, pos)
-            lengths.append(value)
+        fields, pos = _varint_fields(data, 9 + MODEL_ID_BYTES, 2)
+        lengths, pos = _varint_values(data, pos, 2)
         checksum = data[pos : pos + CHECKSUM_BYTES]
         pos += CHECKSUM_BYTES + 8
         sections = [data[pos : pos + lengths[0]], data[pos + lengths[0] : pos + lengths[0] + lengths[1]]]
@@ -192,13 +203,7 @@ class SeqParts:
     def to_bytes(self) -> bytes:
         head = b"".join([self.magic, self.version, self.flags, self.backend, self.q, self.max_error, self.model_id,
                          self.height, self.width])
-        lengths = self.lengths if self.lengths is not None else [varint(len(s)) for s in self.sections]
-        head += b"".join(lengths) + self.checksum
-        payload = b"".join(self.sections)
-        if self.crcs is not None:
-            return head + self.crcs[0] + self.crcs[1] + payload
-        head += zlib.crc32(payload).to_bytes(4, "big")
-        return head + zlib.crc32(head).to_bytes(4, "big") + payload
+        return _sealed(head, self.sections, self.lengths, self.checksum, self.crcs)
 
 
 WholeParts = Parts | SeqParts
@@ -226,17 +231,9 @@ class TiledParts:
 
     @classmethod
     def of(cls, data: bytes) -> TiledParts:
-        pos = 8 + MODEL_ID_BYTES
-        fields = []
-        for _ in range(3):
-            _, end = read_varint(data, pos)
-            fields.append(data[pos:end])
-            pos = end
+        fields, pos = _varint_fields(data, 8 + MODEL_ID_BYTES, 3)
         count, pos = read_varint(data, pos)
-        lengths = []
-        for _ in range(count):
-            value, pos = read_varint(data, pos)
-            lengths.append(value)
+        lengths, pos = _varint_values(data, pos, count)
         checksum = data[pos : pos + CHECKSUM_BYTES]
         pos += CHECKSUM_BYTES + 4
         tiles = []
@@ -387,6 +384,29 @@ def _mutate_tiled(parts: TiledParts, src: Source, deep: bool) -> TiledParts:
     return p
 
 
+def _mutate_head(p: WholeParts, parts: WholeParts, which: int, src: Source, newest_version: int) -> bool:
+    """Change the header field ``which`` names where both whole-image layouts have it (0
+    version, up to ``newest_version`` when plausible; 1 flags; 2 backend; 4 model id; 5, 6
+    absurd or slightly wrong sizes, from the valid ``parts``); False for the other fields."""
+    if which == 0:
+        p.version = bytes([src.int(0, 255) if src.int(0, 1) else src.int(1, newest_version)])
+    elif which == 1:
+        p.flags = bytes([src.int(0, 255) if src.int(0, 1) else 1 - (p.flags[0] & 1)])
+    elif which == 2:
+        p.backend = bytes([src.int(0, 255) if src.int(0, 2) else 2])
+    elif which == 4:
+        p.model_id = _flip_bits(p.model_id, src, 1)
+    elif which in (5, 6):
+        value = _varint_value(src) if src.int(0, 1) else varint(max(0, read_varint(parts.height if which == 5 else parts.width, 0)[0] + src.int(-2, 2)))
+        if which == 5:
+            p.height = value
+        else:
+            p.width = value
+    else:
+        return False
+    return True
+
+
 #: The changes of a sequential file that leave its container valid more often than not.
 SEQ_DEEP = (1, 3, 13, 14, 15, 16)
 
@@ -395,25 +415,13 @@ def _mutate_seq(parts: SeqParts, src: Source, deep: bool) -> SeqParts:
     p = replace(parts, sections=list(parts.sections), lengths=None if parts.lengths is None else list(parts.lengths))
     for _ in range(src.int(1, 3)):
         which = SEQ_DEEP[src.int(0, len(SEQ_DEEP) - 1)] if deep else src.int(0, 16)
-        if which == 0:
-            p.version = bytes([src.int(0, 255) if src.int(0, 1) else src.int(1, 6)])
-        elif which == 1:
-            p.flags = bytes([src.int(0, 255) if src.int(0, 1) else 1 - (p.flags[0] & 1)])
-        elif which == 2:
-            p.backend = bytes([src.int(0, 255) if src.int(0, 2) else 2])
-        elif which == 3:
+        if _mutate_head(p, parts, which, src, SEQUENTIAL_VERSION):
+            continue
+        if which == 3:
             if src.int(0, 1):
                 p.q = bytes([src.int(0, 255)])
             else:  # another error bound: the stream decodes to other values, or the bound is refused
                 p.max_error = bytes([src.int(0, 3) if src.int(0, 1) else src.int(0, 255)])
-        elif which == 4:
-            p.model_id = _flip_bits(p.model_id, src, 1)
-        elif which in (5, 6):
-            value = _varint_value(src) if src.int(0, 1) else varint(max(0, read_varint(parts.height if which == 5 else parts.width, 0)[0] + src.int(-2, 2)))
-            if which == 5:
-                p.height = value
-            else:
-                p.width = value
         elif which in (7, 8, 9):
             if p.lengths is None:
                 p.lengths = [varint(len(s)) for s in p.sections]
@@ -439,22 +447,10 @@ def _mutate_whole(parts: WholeParts, src: Source, deep: bool) -> WholeParts:
     n = len(p.sections)
     for _ in range(src.int(1, 3)):
         which = DEEP[src.int(0, len(DEEP) - 1)] if deep else src.int(0, 16)
-        if which == 0:
-            p.version = bytes([src.int(0, 255) if src.int(0, 1) else src.int(1, 4)])
-        elif which == 1:
-            p.flags = bytes([src.int(0, 255) if src.int(0, 1) else 1 - (p.flags[0] & 1)])
-        elif which == 2:
-            p.backend = bytes([src.int(0, 255) if src.int(0, 2) else 2])
-        elif which == 3:
+        if _mutate_head(p, parts, which, src, 4):
+            continue
+        if which == 3:
             p.q = bytes([src.int(0, 255)])
-        elif which == 4:
-            p.model_id = _flip_bits(p.model_id, src, 1)
-        elif which in (5, 6):  # absurd or slightly wrong sizes
-            value = _varint_value(src) if src.int(0, 1) else varint(max(0, read_varint(parts.height if which == 5 else parts.width, 0)[0] + src.int(-2, 2)))
-            if which == 5:
-                p.height = value
-            else:
-                p.width = value
         elif which == 7:
             i = src.int(0, 5)
             p.ranges[i] = zvarint(src.int(-300, 300)) if src.int(0, 1) else _varint_value(src)

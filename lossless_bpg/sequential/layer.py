@@ -27,6 +27,8 @@ class Trial:
     residual: bytes
     decoded: np.ndarray
     model: SequentialModel
+    #: The lossy layer's reconstruction, where the model read it (None: not decoded).
+    recon: np.ndarray | None = None
 
     @property
     def bits(self) -> float:
@@ -37,7 +39,7 @@ def _trial(image: np.ndarray, q: int, lossy: LossyCodec, model: SequentialModel,
     payload = lossy.encode(image, q)
     recon = lossy.decode(payload, size=image.shape[:2]) if model.uses_recon else None
     residual, _, decoded = coder.encode_with_stats(image, recon, model, max_error)
-    return Trial(payload, residual, decoded, model)
+    return Trial(payload, residual, decoded, model, recon)
 
 
 def search_q(
@@ -76,11 +78,11 @@ def code_image(
         best = _trial(image, q, lossy, model, max_error)
     others = candidates(model)[1:] if alternatives else ()
     if others:
-        recon = lossy.decode(best.lossy, size=image.shape[:2])
+        recon = best.recon if best.recon is not None else lossy.decode(best.lossy, size=image.shape[:2])
         for other in others:
             residual, _, decoded = coder.encode_with_stats(image, recon, other, max_error)
             if len(residual) < len(best.residual):
-                best = Trial(best.lossy, residual, decoded, other)
+                best = Trial(best.lossy, residual, decoded, other, recon)
     height, width = image.shape[:2]
     f = sequential_file(lossy.backend_id, q, best.model.model_id, height, width, greyscale,
                         pixel_checksum(best.decoded), best.lossy, best.residual, max_error)

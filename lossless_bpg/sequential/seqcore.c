@@ -158,7 +158,8 @@ static inline int quant(int32_t v, const int32_t *t, int n) {
     return q;
 }
 
-static void free_state(State *s) {
+/* Frees a state from open_state() (or a partly initialised one) and everything it holds. */
+static void close_state(State *s) {
     for (int c = 0; c < 3; c++) {
         free(s->val[c]);
         free(s->rec[c]);
@@ -168,6 +169,7 @@ static void free_state(State *s) {
     free(s->counters);
     free(s->mixer);
     free(s->apm);
+    free(s);
 }
 
 static int init_state(State *s, const uint8_t *recon, int H, int W, const SeqParams *prm) {
@@ -741,8 +743,7 @@ static int open_state(State **out, const uint8_t *recon, int height, int width, 
     if (!s) return SEQ_ERR_MEMORY;
     rc = init_state(s, recon, height, width, params);
     if (rc != SEQ_OK) {
-        free_state(s);
-        free(s);
+        close_state(s);
         return rc;
     }
     s->max_error = max_error;
@@ -763,8 +764,7 @@ int seq_encode(const uint8_t *image, const uint8_t *recon, int height, int width
         put_byte(&c, (uint8_t)(c.x1 >> 24)); /* flush: the decoder pads with 0xFF */
         if (c.oom) rc = SEQ_ERR_MEMORY;
     }
-    free_state(s);
-    free(s);
+    close_state(s);
     if (rc != SEQ_OK) {
         free(c.buf);
         return rc;
@@ -789,7 +789,6 @@ int seq_decode(const uint8_t *data, size_t data_len, const uint8_t *recon, int h
     c.in_len = data_len;
     for (int i = 0; i < 4; i++) c.x = (c.x << 8) | next_byte(&c);
     rc = code_image(s, &c, NULL, image);
-    free_state(s);
-    free(s);
+    close_state(s);
     return rc;
 }
