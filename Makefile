@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 IMAGES ?= $(firstword $(wildcard ../shared/datasets/kodak))
 OUT ?= out/demo
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean docker docker-bench
 
 install: $(VENV)/.installed
 
@@ -36,7 +36,19 @@ bench: install
 	$(BIN)/python -m lossless_bpg bench ../shared/datasets/kodak --workers 2 --out benchmarks/kodak
 
 clean:
-	rm -rf $(VENV) out results
+	rm -rf $(VENV) out results build
+
+# The benchmark image, built with no network inside the build (docker/build_image.sh: engine,
+# base image made with debootstrap when absent, wheelhouse, staged context); docker-bench runs it
+# with --network none on IMAGES (default Kodak), results in results/docker/.
+DOCKER_IMAGE ?= lossless-bpg
+DOCKER_BASE ?= lossless-bpg-base:bookworm
+docker:
+	docker/build_image.sh --image $(DOCKER_IMAGE) --base $(DOCKER_BASE)
+
+docker-bench:
+	@if [ -z "$(IMAGES)" ]; then echo "no image folder: run 'make docker-bench IMAGES=path/to/folder'"; exit 2; fi
+	docker/run_bench.sh "$(IMAGES)" results/docker $(DOCKER_IMAGE)
 
 # libbpg (bpgenc, bpgdec) and FLIF (flif) from their pinned sources into third_party/local/bin,
 # where lossless_bpg finds them; a second run does nothing. THIRD_PARTY_SOURCES: a folder holding
