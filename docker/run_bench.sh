@@ -15,4 +15,4 @@ start=$(date +%s)
 # As the calling user, so the results are theirs; HOME in the container's /tmp.
 docker run --rm --network none --user "$(id -u):$(id -g)" -e HOME=/tmp -e BENCH_ARGS="$BENCH_ARGS" \
   -v "$images:/data:ro" -v "$out:/results" "$image"
-echo "run_bench: $(find "$images" -maxdepth 1 -type f | wc -l) files in $(( $(date +%s) - start )) s; results in $out"
+echo "run_bench: finished in $(( $(date +%s) - start )) s; results in $out"

@@ -102,3 +102,15 @@ def test_the_python_example_runs_as_shown(checkout):
         out = subprocess.run([sys.executable, "-c", block], cwd=checkout, capture_output=True, text=True,
                              timeout=600, check=False)
         assert out.returncode == 0, out.stderr[-3000:]
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/usage.md", "docs/how-it-works.md", "docs/training.md",
+                                  "docs/format.md", "benchmarks/README.md", "CHANGELOG.md"])
+def test_relative_links_lead_to_files(page):
+    text = (ROOT / page).read_text()
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        path = target.split("#")[0]
+        if path and not re.match(r"[a-z]+:", path) and not (ROOT / page).parent.joinpath(path).exists():
+            broken.append(target)
+    assert not broken, f"{page} links to missing files: {broken}"
