@@ -10,6 +10,7 @@ that is not kept is named in words, for the warning ``compress`` prints.
 
 from __future__ import annotations
 
+import numbers
 import struct
 import zlib
 from dataclasses import dataclass
@@ -116,9 +117,12 @@ def _text_chunk(keyword: bytes, text: bytes) -> Chunk | None:
 
 def _phys_chunk(dpi: object) -> Chunk | None:
     """A pHYs chunk (pixels per metre) for Pillow's ``dpi`` pair, None where it has none."""
-    if not (isinstance(dpi, tuple) and len(dpi) == 2 and all(isinstance(v, (int, float)) and v > 0 for v in dpi)):
+    # a TIFF's values are Pillow's IFDRational, a Real but no float
+    if not (isinstance(dpi, tuple) and len(dpi) == 2 and all(isinstance(v, numbers.Real) and v > 0 for v in dpi)):
         return None
-    x, y = (int(v / _METRES_PER_INCH + 0.5) for v in dpi)
+    x, y = (int(float(v) / _METRES_PER_INCH + 0.5) for v in dpi)
+    if max(x, y) >= 1 << 31:  # PNG's four-byte limit
+        return None
     return Chunk(b"pHYs", struct.pack(">IIB", x, y, 1))
 
 
