@@ -182,7 +182,7 @@ def _not_stored(src: Path, metadata: ImageMetadata, strip: bool) -> tuple[str, .
     if strip and metadata.chunks:
         turned = [o for c in metadata.chunks if c.kind == b"eXIf" and (o := exif_orientation(c.data)) not in (None, 1)]
         dropped[:0] = [describe_metadata(metadata.chunks)] + [
-            f"so the orientation tag ({o}: viewers rotate or mirror the source; the decoded PNG is not)" for o in turned]
+            f"viewers will not rotate or mirror the decoded PNG as they do the source (orientation {o})" for o in turned]
     if not dropped:
         return ()
     return (f"{src}: not stored{' (--strip)' if strip else ''}: {'; '.join(dropped)}",)
