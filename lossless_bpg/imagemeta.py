@@ -118,7 +118,7 @@ def _text_chunk(keyword: bytes, text: bytes) -> Chunk | None:
 def _phys_chunk(dpi: object) -> Chunk | None:
     """A pHYs chunk (pixels per metre) for Pillow's ``dpi`` pair, None where it has none."""
     # a TIFF's values are Pillow's IFDRational, a Real but no float
-    if not (isinstance(dpi, tuple) and len(dpi) == 2 and all(isinstance(v, numbers.Real) and v > 0 for v in dpi)):
+    if not (isinstance(dpi, tuple) and len(dpi) == 2 and all(isinstance(v, numbers.Real) and float(v) > 0 for v in dpi)):
         return None
     x, y = (int(float(v) / _METRES_PER_INCH + 0.5) for v in dpi)
     if max(x, y) >= 1 << 31:  # PNG's four-byte limit

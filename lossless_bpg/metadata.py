@@ -134,23 +134,25 @@ def _itxt_text(data: bytes) -> bytes:
     return rest.split(b"\0", 2)[-1]
 
 
-def _icc_profile_bytes(data: bytes) -> int | None:
-    """Size of the profile an iCCP payload holds (name, NUL, method 0, zlib stream), or None."""
+def icc_profile(chunk: Chunk) -> bytes | None:
+    """The ICC profile an iCCP chunk holds (name, NUL, method 0, zlib stream), or None when it
+    cannot be read or inflates beyond MAX_METADATA_BYTES (so a forged stream cannot make it
+    allocate more)."""
     try:
-        compressed = data.split(b"\0", 1)[1][1:]
+        name_end = chunk.data.index(b"\0")
         inflate = zlib.decompressobj()
-        size = len(inflate.decompress(compressed, MAX_METADATA_BYTES))
-        return size if inflate.eof else None
-    except (IndexError, zlib.error):
+        profile = inflate.decompress(chunk.data[name_end + 2 :], MAX_METADATA_BYTES)
+    except (ValueError, zlib.error):
         return None
+    return profile if inflate.eof and chunk.data[name_end + 1 : name_end + 2] == b"\0" else None
 
 
 def _chunk_words(chunk: Chunk) -> str:
     """One chunk other than text, in words."""
     kind, data = chunk.kind, chunk.data
     if kind == b"iCCP":
-        size = _icc_profile_bytes(data)
-        return f"ICC profile ({size:,} bytes)" if size is not None else f"ICC profile (unreadable, {len(data):,} bytes)"
+        profile = icc_profile(chunk)
+        return f"ICC profile ({len(profile):,} bytes)" if profile is not None else f"ICC profile (unreadable, {len(data):,} bytes)"
     if kind == b"eXIf":
         orientation = exif_orientation(data)
         return f"EXIF (orientation {orientation})" if orientation is not None else f"EXIF ({len(data):,} bytes)"
