@@ -20,7 +20,7 @@ from typing import BinaryIO
 from PIL import Image, TiffImagePlugin, UnidentifiedImageError
 
 from .imageio import size_checked_here
-from .metadata import KEPT_CHUNKS, MAX_METADATA_BYTES, ORIENTATION_TAG, XMP_KEYWORD, Chunk, Metadata
+from .metadata import KEPT_CHUNKS, MAX_METADATA_BYTES, ORIENTATION_TAG, XMP_KEYWORD, Chunk, Metadata, itxt_chunk
 from .pngwrite import SIGNATURE
 
 #: The profile name an iCCP chunk made from another format's ICC profile carries (Pillow's).
@@ -35,6 +35,8 @@ _TIFF_XMP_TAG = 700
 #: TIFF tags of IPTC and Photoshop data, which have no PNG equivalent.
 _TIFF_NOT_KEPT = {33723: "IPTC data", 34377: "Photoshop data"}
 _EXIF_PREFIX = b"Exif\0\0"
+#: Bytes a chunk takes in the metadata section beside its payload, at most: its type and length.
+_ENTRY_OVERHEAD = 4 + 10
 _METRES_PER_INCH = 0.0254
 
 
@@ -74,7 +76,7 @@ def _png_metadata(stream: BinaryIO) -> ImageMetadata:
             if kind[:1].islower() and name not in skipped:  # critical chunks are the pixels'
                 skipped.append(name)
             stream.seek(length + 4, 1)
-        elif total + 4 + length + 10 > MAX_METADATA_BYTES:
+        elif total + _ENTRY_OVERHEAD + length > MAX_METADATA_BYTES:
             not_kept.append(f"the {name} chunk (beyond the {MAX_METADATA_BYTES:,} bytes of metadata a file holds)")
             stream.seek(length + 4, 1)
         else:
@@ -84,7 +86,7 @@ def _png_metadata(stream: BinaryIO) -> ImageMetadata:
                 not_kept.append(f"the {name} chunk (damaged: CRC mismatch)")
                 continue
             chunks.append(Chunk(kind, data))
-            total += 4 + length + 10  # type, payload and at most a 10-byte varint
+            total += _ENTRY_OVERHEAD + length
     if skipped:
         not_kept.append(f"PNG chunks {', '.join(skipped)} (kinds not kept)")
     return ImageMetadata(tuple(chunks), tuple(not_kept))
@@ -93,12 +95,6 @@ def _png_metadata(stream: BinaryIO) -> ImageMetadata:
 def iccp_chunk(profile: bytes) -> Chunk:
     """An iCCP chunk holding the ICC ``profile``."""
     return Chunk(b"iCCP", ICC_PROFILE_NAME + b"\0\0" + zlib.compress(profile, 9))
-
-
-def xmp_chunk(xmp: bytes) -> Chunk:
-    """An iTXt chunk holding the XMP packet ``xmp`` (UTF-8), uncompressed, as the XMP
-    specification puts it in a PNG."""
-    return Chunk(b"iTXt", XMP_KEYWORD + b"\0\0\0\0\0" + xmp)
 
 
 def _text_chunk(keyword: bytes, text: bytes) -> Chunk | None:
@@ -112,7 +108,7 @@ def _text_chunk(keyword: bytes, text: bytes) -> Chunk | None:
         text.decode("utf-8")
     except UnicodeDecodeError:
         return Chunk(b"tEXt", keyword + b"\0" + text)  # read as Latin-1, tEXt's own encoding
-    return Chunk(b"iTXt", keyword + b"\0\0\0\0\0" + text)
+    return itxt_chunk(keyword, text)
 
 
 def _phys_chunk(dpi: object) -> Chunk | None:
@@ -155,7 +151,7 @@ def _pillow_metadata(im: Image.Image) -> ImageMetadata:
         iccp_chunk(info["icc_profile"]) if info.get("icc_profile") else None,
         _phys_chunk(info.get("dpi")),
         Chunk(b"eXIf", exif.removeprefix(_EXIF_PREFIX)) if exif else None,
-        xmp_chunk(xmp) if isinstance(xmp, bytes) else None,
+        itxt_chunk(XMP_KEYWORD, xmp) if isinstance(xmp, bytes) else None,  # as the XMP specification puts it in a PNG
     ]
     comment = info.get("comment")
     if isinstance(comment, bytes) and comment:
@@ -163,7 +159,7 @@ def _pillow_metadata(im: Image.Image) -> ImageMetadata:
         if chunks[-1] is None:
             not_kept.append("the comment (holds NUL bytes, which PNG text cannot)")
     kept = tuple(c for c in chunks if c is not None)
-    if 1 + sum(4 + len(c.data) + 10 for c in kept) > MAX_METADATA_BYTES:
+    if 1 + sum(_ENTRY_OVERHEAD + len(c.data) for c in kept) > MAX_METADATA_BYTES:
         return ImageMetadata((), (f"the metadata (more than the {MAX_METADATA_BYTES:,} bytes a file holds)",
                                   *not_kept))
     return ImageMetadata(kept, tuple(not_kept))

@@ -127,6 +127,12 @@ def exif_orientation(exif: bytes) -> int | None:
     return None
 
 
+def itxt_chunk(keyword: bytes, text: bytes) -> Chunk:
+    """An uncompressed iTXt chunk of the UTF-8 ``text``, without language tag or translated
+    keyword."""
+    return Chunk(b"iTXt", keyword + b"\0\0\0\0\0" + text)
+
+
 def _itxt_text(data: bytes) -> bytes:
     """The text of an iTXt payload: after the keyword, NUL, two flag bytes, the language tag
     and the translated keyword (each ended by a NUL)."""
@@ -168,9 +174,12 @@ def _chunk_words(chunk: Chunk) -> str:
             return f"time {datetime.datetime(int.from_bytes(data[:2], 'big'), *data[2:]).isoformat(' ')}"
         except ValueError:
             pass
-    names = {b"sRGB": "sRGB", b"cHRM": "chromaticities", b"cICP": "cICP colour space",
-             b"mDCV": "mastering display", b"cLLI": "content light level"}
-    return names.get(kind, f"{kind.decode('ascii')} chunk") + ("" if kind in names else f" ({len(data):,} bytes)")
+    return _NAMES.get(kind) or f"{kind.decode('ascii')} chunk ({len(data):,} bytes)"
+
+
+#: What ``info`` calls the chunks it says nothing more of.
+_NAMES = {b"sRGB": "sRGB", b"cHRM": "chromaticities", b"cICP": "cICP colour space", b"mDCV": "mastering display",
+          b"cLLI": "content light level"}
 
 
 def describe_metadata(chunks: Sequence[Chunk]) -> str:
