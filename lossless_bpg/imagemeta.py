@@ -92,7 +92,7 @@ def _png_metadata(stream: BinaryIO) -> ImageMetadata:
     return ImageMetadata(tuple(chunks), tuple(not_kept))
 
 
-def iccp_chunk(profile: bytes) -> Chunk:
+def _iccp_chunk(profile: bytes) -> Chunk:
     """An iCCP chunk holding the ICC ``profile``."""
     return Chunk(b"iCCP", ICC_PROFILE_NAME + b"\0\0" + zlib.compress(profile, 9))
 
@@ -148,7 +148,7 @@ def _pillow_metadata(im: Image.Image) -> ImageMetadata:
     if info.get("photoshop"):
         not_kept.append("Photoshop / IPTC data (APP13)")
     chunks: list[Chunk | None] = [
-        iccp_chunk(info["icc_profile"]) if info.get("icc_profile") else None,
+        _iccp_chunk(info["icc_profile"]) if info.get("icc_profile") else None,
         _phys_chunk(info.get("dpi")),
         Chunk(b"eXIf", exif.removeprefix(_EXIF_PREFIX)) if exif else None,
         itxt_chunk(XMP_KEYWORD, xmp) if isinstance(xmp, bytes) else None,  # as the XMP specification puts it in a PNG
