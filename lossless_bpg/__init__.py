@@ -15,10 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.6.0"
 
-__all__ = ["__version__", "compress", "decompress", "read_header", "register_pillow"]
+__all__ = [
+    "Chunk",
+    "__version__",
+    "compress",
+    "decompress",
+    "image_metadata",
+    "read_header",
+    "read_metadata",
+    "register_pillow",
+]
 
 if TYPE_CHECKING:
-    from .api import compress, decompress, read_header
+    from .api import compress, decompress, image_metadata, read_header, read_metadata
+    from .metadata import Chunk
 
 
 def register_pillow() -> None:
@@ -30,8 +40,12 @@ def register_pillow() -> None:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("compress", "decompress", "read_header"):
+    if name in ("compress", "decompress", "image_metadata", "read_header", "read_metadata"):
         from . import api
 
         return getattr(api, name)
+    if name == "Chunk":
+        from .metadata import Chunk
+
+        return Chunk
     raise AttributeError(f"module 'lossless_bpg' has no attribute {name!r}")

@@ -13,6 +13,8 @@ imported on the first call, not with the package; the residual model is loaded o
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
@@ -20,6 +22,7 @@ import numpy as np
 from .container import DEFAULT_TILE_SIZE
 from .effort import ADAPT_MODES, DEFAULT_EFFORT, EFFORT_SEARCH
 from .errors import UnsupportedImageError
+from .metadata import Chunk, Metadata
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -185,6 +188,7 @@ def compress(
     workers: int = 1,
     adapt: str = "auto",
     max_error: int = 0,
+    metadata: Sequence[Chunk] = (),
 ) -> bytes:
     """Losslessly compress ``image`` and return the bytes of an ``.lbpg`` file.
 
@@ -202,8 +206,10 @@ def compress(
     ``workers`` threads (the bytes do not depend on their number). ``adapt="none"`` turns off
     the per-image fine-tuning of the residual model. ``max_error`` T > 0 stores the image
     near-losslessly: every decoded subpixel is within T of the original (the sequential coder;
-    the file records T and the checksum of what it decodes to). Errors the user can act on
-    are subclasses of
+    the file records T and the checksum of what it decodes to). ``metadata``: PNG ancillary
+    chunks to keep beside the pixels (e.g. :func:`image_metadata` of the source file); the
+    ``decompress`` command writes them into its PNG, :func:`read_metadata` gives them back.
+    Errors the user can act on are subclasses of
     :class:`~lossless_bpg.errors.LosslessBpgError`; invalid arguments raise ValueError.
     """
     from .codec import compress as _compress
@@ -217,7 +223,8 @@ def compress(
     pixels, greyscale = as_rgb(image)
     result = _compress(pixels, coding_model(model, backend, effort), backend=backend, greyscale=greyscale,
                        quality=None if quality is None else int(quality), effort=effort,
-                       tile_size=tile_size, workers=workers, adapt=adapt, max_error=max_error)
+                       tile_size=tile_size, workers=workers, adapt=adapt, max_error=max_error,
+                       metadata=metadata)
     return result.data
 
 
@@ -256,3 +263,20 @@ def read_header(data: BytesLike) -> AnyHeader:
     from .container import unpack
 
     return unpack(bytes(data)).header
+
+
+def read_metadata(data: BytesLike) -> Metadata:
+    """The metadata an ``.lbpg`` file keeps (no decoding): its PNG ancillary chunks (ICC
+    profile as iCCP, EXIF as eXIf, XMP and text as iTXt / tEXt / zTXt, ...) in their order;
+    empty for a file without. Raises FormatError / VersionError."""
+    from .container import unpack
+
+    return unpack(bytes(data)).metadata
+
+
+def image_metadata(path: str | Path) -> Metadata:
+    """The metadata of the image file ``path`` that ``compress`` keeps from it, as PNG ancillary
+    chunks (a PNG's own, or a JPEG's, TIFF's or WebP's mapped to them); empty when none."""
+    from .imagemeta import read_image_metadata
+
+    return read_image_metadata(path).chunks

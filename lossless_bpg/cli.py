@@ -223,7 +223,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     options = CompressOptions(model=args.model, backend=args.backend, quality=args.quality, effort=args.effort,
                               verify=args.verify, force=args.force, skip_existing=args.skip_existing,
                               tile_size=args.tile_size or None, tile_workers=args.tile_workers,
-                              adapt=args.adapt, max_error=args.max_error)
+                              adapt=args.adapt, max_error=args.max_error, strip=args.strip)
     if todo:  # a model that does not load is one error, not one per file
         coding_model(args.model, args.backend, args.effort)
     results = skipped + _run_jobs(args, engine, "compress", compress_file,
@@ -377,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "less encode time, a third less decode time, ~0.4 %% more bits), another registered "
                         "name, or a .pt path")
     p.add_argument("--verify", action="store_true", help="decode each file again and compare pixels")
+    p.add_argument("--strip", action="store_true",
+                   help="store the pixels only: drop the image's ICC profile, EXIF, XMP, text and other "
+                        "metadata (by default kept and written back into the decoded PNG)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or table")
     p.add_argument("--tile-size", type=_tile_size, default=DEFAULT_TILE_SIZE, metavar="N",
                    help=f"code an image with a side longer than N in independent tiles of about N "

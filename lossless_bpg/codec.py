@@ -24,6 +24,7 @@ from .container import (
     pack_tiled,
     pixel_checksum,
     tile_grid,
+    with_metadata,
 )
 from .decoding import AnyModel, DecodedBands, decode_bands, decompress, preview  # noqa: F401  (the codec's API)
 from .effort import DEFAULT_EFFORT, EFFORT_SEARCH, OWN_SEARCH_EFFORT, PerImageLearning, QSearch
@@ -41,6 +42,7 @@ from .memory import (
     check_memory,
     release_freed_memory,
 )
+from .metadata import Chunk
 from .residual import (
     LoadedModel,
     ResidualEstimate,
@@ -439,6 +441,7 @@ def compress(
     tile_progress: Callable[[int, int], None] | None = None,
     adapt: str = "auto",
     max_error: int = 0,
+    metadata: Sequence[Chunk] = (),
 ) -> CompressionResult:
     """Losslessly compress an (H, W, 3) uint8 RGB image (or, with ``max_error`` T > 0 and the
     sequential coder, near-losslessly: every decoded subpixel within T of the original).
@@ -457,7 +460,34 @@ def compress(
     than it costs to send (the fit's length grows with ``effort``, see FINETUNE_STEPS) and
     turns on the backward error feedback where it saves bits; "none" does neither (the
     per-stream recalibration stays).
+
+    ``metadata``: PNG ancillary chunks the file keeps beside the pixels (metadata.py); a file
+    without them is byte for byte what it was before metadata was kept.
     """
+    result = _compress_pixels(image, model, backend, quality, greyscale, progress, effort, tile_size, workers,
+                              tile_progress, adapt, max_error)
+    if metadata:
+        pixels_only = len(result.data)
+        result.data = with_metadata(result.data, tuple(metadata))
+        result.header_bytes += len(result.data) - pixels_only
+    return result
+
+
+def _compress_pixels(
+    image: np.ndarray,
+    model: AnyModel,
+    backend: str,
+    quality: int | None,
+    greyscale: bool,
+    progress: Callable[[int, float], None] | None,
+    effort: int,
+    tile_size: int | None,
+    workers: int,
+    tile_progress: Callable[[int, int], None] | None,
+    adapt: str,
+    max_error: int,
+) -> CompressionResult:
+    """:func:`compress` without the metadata."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError("image must be (H, W, 3) uint8")
     if workers < 1:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .errors import FormatError, VersionError
+from .metadata import MAX_METADATA_BYTES, Metadata, decode_section, encode_section
 from .varint import read_varint, write_varint
 
 MAGIC = b"LBPG"
@@ -39,8 +40,13 @@ FLAG_GREYSCALE = 0x01
 #: Whole-image files only: the residual means are corrected by the backward error feedback
 #: (residual.backward). Readers before it refuse such files as having unknown flags.
 FLAG_ERROR_FEEDBACK = 0x02
-KNOWN_FLAGS = FLAG_GREYSCALE | FLAG_ERROR_FEEDBACK
-KNOWN_TILED_FLAGS = FLAG_GREYSCALE
+#: Every layout: a metadata section (metadata.py) lies just before the pixel checksum. Never
+#: set on a tile of a tiled file (the tiled header holds the image's metadata once). Readers
+#: before it refuse such files as having unknown flags; files without metadata are unchanged.
+FLAG_METADATA = 0x04
+KNOWN_FLAGS = FLAG_GREYSCALE | FLAG_ERROR_FEEDBACK | FLAG_METADATA
+KNOWN_SEQUENTIAL_FLAGS = FLAG_GREYSCALE | FLAG_METADATA
+KNOWN_TILED_FLAGS = FLAG_GREYSCALE | FLAG_METADATA
 CHECKSUM_BYTES = 16
 MODEL_ID_BYTES = 8
 #: Residual streams: three (R, G, B) per coding pass of the residual model.
@@ -114,7 +120,7 @@ class LbpgFile:
     """A parsed file. Per residual stream (see residual.layer): the coded window symbols, the
     coded escapes, the signed adaptation parameters and the window half-width the encoder
     chose; ``model_update``: the per-image change of the residual model (residual.finetune),
-    empty for none."""
+    empty for none; ``metadata``: the image's PNG ancillary chunks (none in a tile)."""
 
     header: Header
     lossy: bytes
@@ -123,6 +129,7 @@ class LbpgFile:
     adaptations: tuple[tuple[int, ...], ...]
     half_widths: tuple[int, ...]
     model_update: bytes = b""
+    metadata: Metadata = ()
 
 
 def _signed(b: int) -> int:
@@ -211,10 +218,12 @@ class TiledHeader:
 
 @dataclass(frozen=True)
 class TiledFile:
-    """A parsed tiled file: its header and each tile's file, in the order of ``header.tiles``."""
+    """A parsed tiled file: its header, each tile's file in the order of ``header.tiles``, and
+    the image's metadata."""
 
     header: TiledHeader
     tiles: tuple[LbpgFile, ...]
+    metadata: Metadata = ()
 
 
 #: The header of a file of either layout (both have the image's size, greyscale flag, backend,
@@ -239,6 +248,7 @@ def pack(f: LbpgFile) -> bytes:
         raise ValueError("three residual ranges and 1..MAX_STREAMS residual streams are stored")
     out = bytearray(MAGIC)
     flags = (FLAG_GREYSCALE if h.greyscale else 0) | (FLAG_ERROR_FEEDBACK if h.error_feedback else 0)
+    flags |= FLAG_METADATA if f.metadata else 0
     out += bytes([UPDATE_VERSION if f.model_update else VERSION, flags, h.backend_id, h.q])
     out += h.model_id
     out += write_varint(h.height) + write_varint(h.width)
@@ -261,7 +271,7 @@ def pack(f: LbpgFile) -> bytes:
     for params in f.adaptations:
         out += bytes([len(params), *(v & 0xFF for v in params)])
     out += bytes(f.half_widths)
-    out += h.checksum
+    out += _metadata_field(f.metadata) + h.checksum
     return _sealed(out, b"".join(sections))
 
 
@@ -285,17 +295,18 @@ def _pack_sequential(f: LbpgFile) -> bytes:
     if not 0 <= h.max_error <= MAX_ERROR:
         raise ValueError(f"max_error must be in 0..{MAX_ERROR}")
     out = bytearray(MAGIC)
-    out += bytes([SEQUENTIAL_VERSION, FLAG_GREYSCALE if h.greyscale else 0, h.backend_id, h.q, h.max_error])
+    flags = (FLAG_GREYSCALE if h.greyscale else 0) | (FLAG_METADATA if f.metadata else 0)
+    out += bytes([SEQUENTIAL_VERSION, flags, h.backend_id, h.q, h.max_error])
     out += h.model_id
     out += write_varint(h.height) + write_varint(h.width)
     out += write_varint(len(f.lossy)) + write_varint(len(f.residual_streams[0]))
-    out += h.checksum
+    out += _metadata_field(f.metadata) + h.checksum
     return _sealed(out, f.lossy + f.residual_streams[0])
 
 
 def _unpack_sequential(data: bytes) -> LbpgFile:
     flags, backend_id, q, max_error = data[5], data[6], data[7], data[8]
-    if flags & ~FLAG_GREYSCALE:
+    if flags & ~KNOWN_SEQUENTIAL_FLAGS:
         raise FormatError(f"unknown header flags 0x{flags:02x} (file corrupted or newer)")
     if max_error > MAX_ERROR:
         raise FormatError(f"header holds an impossible error bound {max_error} (at most {MAX_ERROR})")
@@ -305,6 +316,7 @@ def _unpack_sequential(data: bytes) -> LbpgFile:
         width, pos = read_varint(data, pos)
         lossy_len, pos = read_varint(data, pos)
         residual_len, pos = read_varint(data, pos)
+        section, pos = _metadata_bytes(data, pos, flags)
     except ValueError as exc:
         raise FormatError(f"file is truncated or corrupted in its header ({exc})") from exc
     checksum, payload_crc, pos = _read_seal(data, pos)
@@ -312,9 +324,10 @@ def _unpack_sequential(data: bytes) -> LbpgFile:
     _check_payload(data, pos, payload_crc)
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise FormatError(f"header holds an impossible image size {width}x{height}")
-    return sequential_file(backend_id, q, bytes(data[9 : 9 + MODEL_ID_BYTES]), height, width,
-                           bool(flags & FLAG_GREYSCALE), checksum, bytes(data[pos : pos + lossy_len]),
-                           bytes(data[pos + lossy_len :]), max_error)
+    f = sequential_file(backend_id, q, bytes(data[9 : 9 + MODEL_ID_BYTES]), height, width,
+                        bool(flags & FLAG_GREYSCALE), checksum, bytes(data[pos : pos + lossy_len]),
+                        bytes(data[pos + lossy_len :]), max_error)
+    return replace(f, metadata=_metadata_of(section))
 
 
 def pack_tiled(f: TiledFile) -> bytes:
@@ -330,17 +343,29 @@ def pack_tiled(f: TiledFile) -> bytes:
         if (th.height, th.width) != (tile.height, tile.width) or th.backend_id != h.backend_id \
                 or th.model_id != h.model_id or th.greyscale != h.greyscale:
             raise ValueError("a tile's file does not match the tiled header")
+    if any(t.metadata for t in f.tiles):
+        raise ValueError("a tiled file holds its metadata once, in its own header, not in its tiles")
     blobs = [pack(t) for t in f.tiles]
     out = bytearray(MAGIC)
-    out += bytes([TILED_VERSION, FLAG_GREYSCALE if h.greyscale else 0, h.backend_id, 0])
+    flags = (FLAG_GREYSCALE if h.greyscale else 0) | (FLAG_METADATA if f.metadata else 0)
+    out += bytes([TILED_VERSION, flags, h.backend_id, 0])
     out += h.model_id
     out += write_varint(h.height) + write_varint(h.width) + write_varint(h.tile_size)
     out += write_varint(len(blobs))
     for blob in blobs:
         out += write_varint(len(blob))
-    out += h.checksum
+    out += _metadata_field(f.metadata) + h.checksum
     out += zlib.crc32(bytes(out)).to_bytes(4, "big")
     return bytes(out) + b"".join(blobs)
+
+
+def with_metadata(data: bytes, metadata: Metadata) -> bytes:
+    """The file ``data`` (as this build writes it) carrying ``metadata`` instead of its own;
+    every other byte of its layers is kept."""
+    f = unpack(data)
+    if isinstance(f, TiledFile):
+        return pack_tiled(replace(f, metadata=metadata))
+    return pack(replace(f, metadata=metadata))
 
 
 #: Bytes :func:`check_head` needs: magic, version and the fixed header fields.
@@ -390,6 +415,30 @@ def _read_seal(data: bytes, pos: int) -> tuple[bytes, int, int]:
     return checksum, payload_crc, pos + 8
 
 
+def _metadata_field(metadata: Metadata) -> bytes:
+    """The header's metadata field: the section's length and bytes, or nothing for none."""
+    if not metadata:
+        return b""
+    section = encode_section(metadata)
+    return write_varint(len(section)) + section
+
+
+def _metadata_bytes(data: bytes, pos: int, flags: int) -> tuple[bytes | None, int]:
+    """The metadata section's bytes at ``pos`` (None when ``flags`` say there is none) and
+    where it ends; ValueError when the length is impossible. Decoded (:func:`_metadata_of`)
+    only once the header CRC has passed, so that damage is not taken for a newer version."""
+    if not flags & FLAG_METADATA:
+        return None, pos
+    length, pos = read_varint(data, pos)
+    if length > MAX_METADATA_BYTES or length > len(data) - pos:
+        raise ValueError(f"impossible metadata section length {length:,}")
+    return bytes(data[pos : pos + length]), pos + length
+
+
+def _metadata_of(section: bytes | None) -> Metadata:
+    return () if section is None else decode_section(section)
+
+
 def _check_payload(data: bytes, pos: int, payload_crc: int) -> None:
     if zlib.crc32(data[pos:]) != payload_crc:
         raise FormatError("payload is corrupted (payload CRC mismatch)")
@@ -428,6 +477,7 @@ def _unpack_tiled(data: bytes) -> TiledFile:
         for _ in range(count):
             n, pos = read_varint(data, pos)
             lengths.append(n)
+        section, pos = _metadata_bytes(data, pos, flags)
     except ValueError as exc:
         raise FormatError(f"file is truncated or corrupted in its header ({exc})") from exc
     checksum = data[pos : pos + CHECKSUM_BYTES]
@@ -438,6 +488,7 @@ def _unpack_tiled(data: bytes) -> TiledFile:
         raise FormatError("header is corrupted (header CRC mismatch)")
     pos += 4
     _check_length(data, pos + sum(lengths))
+    metadata = _metadata_of(section)
     if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
         raise FormatError(f"header holds an impossible image size {width}x{height}")
     try:
@@ -460,8 +511,11 @@ def _unpack_tiled(data: bytes) -> TiledFile:
             raise FormatError(f"tile {i} is {th.width}x{th.height}, the grid says {tile.width}x{tile.height}")
         if (th.backend_id, th.model_id, th.greyscale) != (header.backend_id, header.model_id, header.greyscale):
             raise FormatError(f"tile {i}'s backend, model or greyscale flag differs from the file's header")
+        if t.metadata:
+            raise FormatError(f"tile {i} holds metadata; a tiled file holds it once, in its own header: the file is "
+                              "damaged")
         tiles.append(t)
-    return TiledFile(header, tuple(tiles))
+    return TiledFile(header, tuple(tiles), metadata)
 
 
 def _unpack_whole(data: bytes) -> LbpgFile:
@@ -494,6 +548,7 @@ def _unpack_whole(data: bytes) -> LbpgFile:
             raise ValueError("data ends inside the window half-widths")
         half_widths = tuple(data[pos : pos + n_streams])
         pos += n_streams
+        section, pos = _metadata_bytes(data, pos, flags)
     except ValueError as exc:
         raise FormatError(f"file is truncated or corrupted in its header ({exc})") from exc
     checksum, payload_crc, pos = _read_seal(data, pos)
@@ -526,4 +581,5 @@ def _unpack_whole(data: bytes) -> LbpgFile:
     return LbpgFile(
         header, sections[0], tuple(sections[1 : 1 + n_streams]), tuple(sections[1 + n_streams : 1 + 2 * n_streams]),
         adaptations, half_widths, sections[1 + 2 * n_streams] if version == UPDATE_VERSION else b"",
+        _metadata_of(section),
     )

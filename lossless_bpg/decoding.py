@@ -19,6 +19,7 @@ from .container import SEQUENTIAL_VERSION, AnyHeader, LbpgFile, PixelChecksum, T
 from .errors import ChecksumError, FormatError, ModelMismatchError
 from .lossy import backend_name_from_id, get_lossy_codec
 from .memory import check_decode_memory
+from .metadata import Metadata
 from .sequential import SequentialModel
 from .sequential import by_id as sequential_by_id
 from .sequential import layer as sequential_layer
@@ -68,10 +69,11 @@ class DecodedBands:
     """A file being decoded: its header, and its pixels as bands of whole rows, top to bottom
     (one band for a whole-image file, one per row of tiles for a tiled one). The file's
     checksum is compared after the last band: a consumer must not keep its output unless the
-    iteration ended without an error."""
+    iteration ended without an error. ``metadata``: the PNG ancillary chunks the file keeps."""
 
     header: AnyHeader
     bands: Iterator[np.ndarray]
+    metadata: Metadata = ()
 
 
 def decode_bands(
@@ -96,8 +98,8 @@ def decode_bands(
         )
     check_decode_memory(h, workers)
     if isinstance(f, LbpgFile):
-        return DecodedBands(f.header, _whole_bands(f, model))
-    return DecodedBands(f.header, _tiled_bands(f, model, workers, tile_progress))
+        return DecodedBands(f.header, _whole_bands(f, model), f.metadata)
+    return DecodedBands(f.header, _tiled_bands(f, model, workers, tile_progress), f.metadata)
 
 
 def _whole_bands(f: LbpgFile, model: AnyModel) -> Iterator[np.ndarray]:
@@ -177,6 +179,16 @@ def preview(data: bytes) -> tuple[np.ndarray, AnyHeader]:
     any .lbpg file (the lossy layer is always its first section). Not checked against the
     pixel checksum, which is the exact image's."""
     f = unpack(data)
+    return _preview_image(f), f.header
+
+
+def preview_bands(data: bytes) -> DecodedBands:
+    """:func:`preview` as one band, with the file's metadata."""
+    f = unpack(data)
+    return DecodedBands(f.header, iter([_preview_image(f)]), f.metadata)
+
+
+def _preview_image(f: LbpgFile | TiledFile) -> np.ndarray:
     h = f.header
     lossy = get_lossy_codec(backend_name_from_id(h.backend_id))
     parts = [(None, f)] if isinstance(f, LbpgFile) else list(zip(f.header.tiles, f.tiles))
@@ -193,4 +205,4 @@ def preview(data: bytes) -> tuple[np.ndarray, AnyHeader]:
             image = pixels
         else:
             image[tile.top : tile.bottom, tile.left : tile.right] = pixels
-    return image, h
+    return image

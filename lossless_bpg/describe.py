@@ -8,6 +8,7 @@ import functools
 from .container import SEQUENTIAL_VERSION, LbpgFile, TiledFile, qs_of
 from .errors import LosslessBpgError
 from .lossy import backend_name_from_id, get_lossy_codec
+from .metadata import describe_metadata, encode_section
 
 
 def _payload_parts(backend_id: int, tiles: tuple[LbpgFile, ...]) -> dict[str, int]:
@@ -67,6 +68,7 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
     passes = {len(t.residual_streams) // 3 for t in tiles}
     sent = collections.Counter(len(a) for t in tiles for a in t.adaptations)
     sequential = all(t.header.version == SEQUENTIAL_VERSION for t in tiles)
+    metadata = len(encode_section(f.metadata)) if f.metadata else 0
     lines = [
         f"  container version  {h.version}",
         f"  image              {h.width}x{h.height} {'greyscale' if h.greyscale else 'RGB'}",
@@ -83,11 +85,13 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
         lines.append("  residual ranges    " + ", ".join(
             f"{c}:[{lo},{hi}]" for c, (lo, hi) in zip("RGB", f.header.residual_ranges)))
     lines += [
+        f"  metadata           {describe_metadata(f.metadata)}",
         f"  pixel checksum     {h.checksum.hex()}",
         f"  total              {file_bytes} bytes, {8 * file_bytes / sub:.4f} bpsp",
         f"    lossy layer      {lossy} bytes, {8 * lossy / sub:.4f} bpsp",
         *(f"      {part:<14} {n} bytes, {8 * n / sub:.4f} bpsp" for part, n in _payload_parts(h.backend_id, tiles).items()),
     ]
+    kept = [f"    metadata         {metadata} bytes"] if metadata else []
     if sequential:
         bound = max(t.header.max_error for t in tiles)
         return lines + [
@@ -95,7 +99,8 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
                                       "(the checksum is of the decoded image)" if bound else "0 (lossless)"),
             f"    residual layer   {residual} bytes, {8 * residual / sub:.4f} bpsp (one sequential stream"
             + (" per tile)" if isinstance(f, TiledFile) else ")"),
-            f"    header           {file_bytes - lossy - residual} bytes",
+            *kept,
+            f"    header           {file_bytes - lossy - residual - metadata} bytes",
         ]
     lines += [
         (f"    residual layer   {residual} bytes, {8 * residual / sub:.4f} bpsp "
@@ -103,7 +108,8 @@ def describe(f: LbpgFile | TiledFile, file_bytes: int) -> list[str]:
         f"{'/'.join(map(str, sorted(passes)))} coding pass(es); escapes {escapes} bytes)"),
         f"    model update     {sum(updates)} bytes"
         + (f" ({len(updates)} of {len(tiles)} tiles)" if isinstance(f, TiledFile) else ""),
-        f"    header           {file_bytes - lossy - residual - sum(updates)} bytes",
+        *kept,
+        f"    header           {file_bytes - lossy - residual - sum(updates) - metadata} bytes",
         f"  adaptation         {sum(sent.values())} streams: "
         + ", ".join(f"{n} with {k} parameter(s)" for k, n in sorted(sent.items(), reverse=True)),
         "  error feedback     " + (f"{fed} of {len(tiles)} tiles" if isinstance(f, TiledFile) else ("on" if fed else "off")),

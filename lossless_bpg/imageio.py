@@ -50,7 +50,7 @@ _PILLOW_LIMIT = threading.Lock()
 
 
 @contextmanager
-def _size_checked_here() -> Iterator[None]:
+def size_checked_here() -> Iterator[None]:
     """Lift Pillow's decompression-bomb limit (89 Mpx warns, 179 Mpx fails) while a file is
     read: a camera or scanner original may be larger, and load_image checks the size against
     the format's limit and the memory available instead."""
@@ -207,39 +207,6 @@ def image_problem(im: Image.Image, head: bytes | None) -> str | None:
     return _depth_problem(im, head)
 
 
-#: EXIF/TIFF tag of the orientation a viewer applies when showing the pixels.
-_ORIENTATION_TAG = 0x0112
-
-
-def metadata_not_stored(path: str | Path) -> list[str]:
-    """What the image file ``path`` carries beside its pixels that an .lbpg file does not keep,
-    in words (empty when nothing): the colour profile, gamma and chromaticities change how the
-    pixels are meant to be shown, and an orientation tag makes viewers rotate them, so a
-    decoded PNG without them can look different although every pixel is the same."""
-    notes: list[str] = []
-    try:
-        with _size_checked_here(), Image.open(path) as im:
-            info = im.info
-            orientation = im.getexif().get(_ORIENTATION_TAG)
-            text = sorted(getattr(im, "text", None) or {})
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, EOFError):
-        return notes
-    if info.get("icc_profile"):
-        notes.append("its ICC colour profile")
-    if "gamma" in info or "chromaticity" in info:
-        notes.append("its gamma / chromaticities")
-    if orientation not in (None, 1):
-        notes.append(f"its orientation tag ({orientation}: viewers rotate or mirror the image; the decoded PNG is not)")
-    if info.get("exif"):
-        notes.append("its EXIF data")
-    if info.get("xmp") or "XML:com.adobe.xmp" in info:
-        notes.append("its XMP metadata")
-    text = [t for t in text if t != "XML:com.adobe.xmp"]
-    if text:
-        notes.append(f"its text chunks ({', '.join(text[:4])}{', ...' if len(text) > 4 else ''})")
-    return notes
-
-
 def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
     """Read ``path`` into (H, W, 3) uint8 pixels and whether the source was greyscale ('L',
     whose three channels are then equal), or raise InputError (no regular file there) or
@@ -252,7 +219,7 @@ def load_image(path: str | Path) -> tuple[np.ndarray, bool]:
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)
-        with _size_checked_here(), Image.open(path) as im:
+        with size_checked_here(), Image.open(path) as im:
             mode = im.mode
             problem = image_problem(im, head) or _size_problem(*im.size)
             if problem:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .decoding import DecodedBands
+    from .imagemeta import ImageMetadata
     from .residual import LoadedModel
     from .sequential import SequentialModel
 
@@ -47,6 +48,8 @@ class CompressOptions:
     adapt: str = "auto"
     #: 0: lossless; T > 0: near-lossless, every subpixel within T (the sequential coder).
     max_error: int = 0
+    #: Store the pixels only, none of the image's metadata.
+    strip: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,8 @@ def compress_file(job: CompressJob) -> FileResult:
     from .api import coding_model
     from .codec import compress
     from .fileio import write_bytes_atomic
-    from .imageio import load_image, metadata_not_stored
+    from .imageio import load_image
+    from .imagemeta import read_image_metadata
 
     src, dst, options = job.src, job.dst, job.options
     if options.skip_existing and dst.exists():
@@ -132,6 +136,7 @@ def compress_file(job: CompressJob) -> FileResult:
         _exists_and_not_wanted(dst, options.force)
         model = coding_model(options.model, options.backend, options.effort)
         image, greyscale = load_image(src)
+        metadata = read_image_metadata(src)
         tried: list[str] = []  # a large image takes minutes: show where the Q search is
 
         def show_trial(q: int, _bits: float) -> None:
@@ -145,7 +150,7 @@ def compress_file(job: CompressJob) -> FileResult:
         result = compress(image, model, backend=options.backend, quality=options.quality,
                           greyscale=greyscale, effort=options.effort, progress=show_trial,
                           tile_size=options.tile_size, workers=options.tile_workers, tile_progress=show_tiles, adapt=options.adapt,
-                          max_error=options.max_error)
+                          max_error=options.max_error, metadata=() if options.strip else metadata.chunks)
         encode_s = time.perf_counter() - t0
         decode_s, measured = float("nan"), -1
         if options.verify:
@@ -163,12 +168,24 @@ def compress_file(job: CompressJob) -> FileResult:
     except Exception as exc:  # noqa: BLE001 (reported with its traceback; the other files go on)
         return _unexpected(src, dst, exc)
     h, w = image.shape[:2]
-    not_stored = metadata_not_stored(src)
-    warnings = (f"{src}: not stored (pixels only): {'; '.join(not_stored)}",) if not_stored else ()
     return FileResult(src, dst, "done", stats=CompressStats(
         width=w, height=h, q=result.q, total_bytes=len(result.data), lossy_bytes=result.lossy_bytes,
         residual_bytes=result.residual_bytes, encode_s=encode_s, decode_s=decode_s, max_error=options.max_error,
-        measured_error=measured), warnings=warnings)
+        measured_error=measured), warnings=_not_stored(src, metadata, options.strip))
+
+
+def _not_stored(src: Path, metadata: ImageMetadata, strip: bool) -> tuple[str, ...]:
+    """The warning naming what ``src`` carries that its .lbpg file does not keep, if anything."""
+    from .metadata import describe_metadata, exif_orientation
+
+    dropped = list(metadata.not_kept)
+    if strip and metadata.chunks:
+        turned = [o for c in metadata.chunks if c.kind == b"eXIf" and (o := exif_orientation(c.data)) not in (None, 1)]
+        dropped[:0] = [describe_metadata(metadata.chunks)] + [
+            f"viewers will not rotate or mirror the decoded PNG as they do the source (orientation {o})" for o in turned]
+    if not dropped:
+        return ()
+    return (f"{src}: not stored{' (--strip)' if strip else ''}: {'; '.join(dropped)}",)
 
 
 def _verify(src: Path, image: np.ndarray, data: bytes, model: LoadedModel | SequentialModel, workers: int,
@@ -200,7 +217,7 @@ def write_png(path: Path, decoding: DecodedBands) -> None:
 
     h = decoding.header
     with open(path, "wb") as fh:
-        writer = PngWriter(fh, h.width, h.height, greyscale=h.greyscale)
+        writer = PngWriter(fh, h.width, h.height, greyscale=h.greyscale, ancillary=decoding.metadata)
         for band in decoding.bands:
             writer.write(band[..., 0] if h.greyscale else band)
         writer.close()
@@ -211,7 +228,7 @@ def decompress_file(job: DecompressJob) -> FileResult:
     :func:`compress_file`)."""
     from .api import _decoding_model, _model_for
     from .container import HEAD_BYTES, check_head
-    from .decoding import DecodedBands, decode_bands, preview
+    from .decoding import decode_bands, preview_bands
     from .fileio import read_input, write_atomic
 
     src, dst, options = job.src, job.dst, job.options
@@ -222,8 +239,7 @@ def decompress_file(job: DecompressJob) -> FileResult:
         _exists_and_not_wanted(dst, options.force)
         data = read_input(src, check_head, HEAD_BYTES)
         if options.preview:
-            image, header = preview(data)
-            decoding = DecodedBands(header, iter([image]))
+            decoding = preview_bands(data)
         else:
             model = _decoding_model(options.model) if options.model else None
             decoding = decode_bands(data, model, options.tile_workers,

@@ -13,7 +13,11 @@ Opening parses and checks the container (a damaged, truncated or newer file rais
 :class:`~lossless_bpg.errors.FormatError` / ``VersionError`` there); ``load()`` decodes with
 :func:`lossless_bpg.api.decompress`, whose errors (``ChecksumError``, ``ModelMismatchError``,
 ...) it raises unchanged. Saving takes the options of :func:`lossless_bpg.api.compress`:
-``im.save("x.lbpg", quality=28)``, ``effort=1``, ``model=...``.
+``im.save("x.lbpg", quality=28)``, ``effort=1``, ``model=...``, ``metadata=...``.
+
+An opened file's ICC profile and EXIF are in ``im.info["icc_profile"]`` and ``im.info["exif"]``
+(as Pillow's own plugins give them, so saving the image elsewhere keeps them), and all of its
+metadata, as PNG chunks, in ``im.info["lbpg_metadata"]``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from PIL import Image, ImageFile
 
 from .container import MAGIC, AnyHeader, qs_of, unpack
 from .errors import FormatError
+from .metadata import Metadata, icc_profile
 
 FORMAT = "LBPG"
 EXTENSION = ".lbpg"
@@ -52,6 +57,8 @@ class LbpgImageFile(ImageFile.ImageFile):
         self.info["lbpg_q"] = max(set(qs), key=qs.count)  # the commonest, for a tiled file
         self.info["lbpg_tile_qs"] = qs
         self.info["lbpg_model_id"] = header.model_id.hex()
+        self.info["lbpg_metadata"] = parsed.metadata
+        self.info.update(_pillow_info(parsed.metadata))
         self.tile = [ImageFile._Tile("lbpg", (0, 0, *self.size), 0, None)]
 
     def load_prepare(self) -> None:
@@ -61,6 +68,17 @@ class LbpgImageFile(ImageFile.ImageFile):
 
         check_decode_memory(self._lbpg_header)
         super().load_prepare()
+
+
+def _pillow_info(metadata: Metadata) -> dict[str, bytes]:
+    """The ICC profile and EXIF of ``metadata`` under the keys Pillow's plugins use."""
+    info = {}
+    for chunk in metadata:
+        if chunk.kind == b"iCCP" and (profile := icc_profile(chunk)) is not None:
+            info["icc_profile"] = profile
+        elif chunk.kind == b"eXIf":
+            info["exif"] = b"Exif\0\0" + chunk.data
+    return info
 
 
 class LbpgDecoder(ImageFile.PyDecoder):
@@ -83,7 +101,8 @@ class LbpgDecoder(ImageFile.PyDecoder):
 def _save(im: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     from .api import compress
 
-    options = {k: im.encoderinfo[k] for k in ("quality", "effort", "model", "backend") if k in im.encoderinfo}
+    options = {k: im.encoderinfo[k] for k in ("quality", "effort", "model", "backend", "metadata")
+               if k in im.encoderinfo}
     fp.write(compress(im, **options))
 
 

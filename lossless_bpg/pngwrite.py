@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from typing import BinaryIO
 
 import numpy as np
+
+from .metadata import Chunk
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: IDAT chunks are written once this many compressed bytes are waiting.
@@ -47,9 +50,11 @@ def filter_rows(rows: np.ndarray, above: np.ndarray, bpp: int) -> np.ndarray:
 class PngWriter:
     """Write an image of known size to ``fh`` band by band: ``write(rows)`` with (n, W, 3)
     uint8 rows (or (n, W) for greyscale) top to bottom, then ``close()``, which checks that
-    every row came."""
+    every row came. ``ancillary`` chunks are written in their order right after IHDR, before
+    the image data, where the PNG specification allows each of them."""
 
-    def __init__(self, fh: BinaryIO, width: int, height: int, greyscale: bool = False, level: int = 6) -> None:
+    def __init__(self, fh: BinaryIO, width: int, height: int, greyscale: bool = False, level: int = 6,
+                 ancillary: Sequence[Chunk] = ()) -> None:
         self._fh, self.width, self.height, self.greyscale = fh, width, height, greyscale
         self._bpp = 1 if greyscale else 3
         self._above = np.zeros(width * self._bpp, np.uint8)
@@ -58,6 +63,7 @@ class PngWriter:
         self._pending = bytearray()
         fh.write(SIGNATURE)
         fh.write(_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0 if greyscale else 2, 0, 0, 0)))
+        fh.writelines(_chunk(chunk.kind, chunk.data) for chunk in ancillary)
 
     def write(self, rows: np.ndarray) -> None:
         expected = (self.width,) if self.greyscale else (self.width, 3)

@@ -13,7 +13,9 @@ release) and ``v3_fast_sample.png`` (the crop's pixels), and prints the crop's S
 ``--backend lic --q 40`` wrote ``v5_lic_sample.lbpg`` with 0.4.0's learned lossy layer, ``--q 46``
 ``v5_lic041_sample.lbpg`` with 0.4.1's, ``v5_lic042_sample.lbpg`` with 0.4.2's, ``v5_lic043_sample.lbpg`` with
 0.4.3's (output names without dots: the suffix is replaced). ``--q 51 --model seq1`` (``seq2``,
-``seq3``) wrote ``v6_seq1_sample.lbpg`` (...) with 0.6.0's sequential coder.
+``seq3``) wrote ``v6_seq1_sample.lbpg`` (...) with 0.6.0's sequential coder; ``--q 51 --model seq2
+--metadata`` wrote ``v6_metadata_sample.lbpg`` (the crop with :func:`sample_metadata`) when files
+first kept metadata.
 """
 
 from __future__ import annotations
@@ -26,6 +28,31 @@ import numpy as np
 from PIL import Image
 
 
+def sample_metadata() -> tuple:
+    """The metadata of the compat sample that carries some: Little CMS's sRGB profile, EXIF
+    with orientation 6, XMP, a tEXt and a zTXt chunk, gamma and a time."""
+    import struct
+    import zlib
+
+    from PIL import ImageCms
+
+    from lossless_bpg import Chunk
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x010F] = "lossless_bpg compat sample"
+    return (
+        Chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(profile, 9)),
+        Chunk(b"gAMA", struct.pack(">I", 45455)),
+        Chunk(b"eXIf", exif.tobytes()[6:]),
+        Chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"),
+        Chunk(b"tEXt", b"Title\0A 64x64 crop"),
+        Chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"kept byte for byte", 9)),
+        Chunk(b"tIME", struct.pack(">HBBBBB", 2026, 12, 7, 12, 0, 0)),
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("image", type=Path)
@@ -36,6 +63,8 @@ def main() -> None:
     p.add_argument("--q", type=int, default=30)
     p.add_argument("--backend", default="hevc", help="lossy layer (releases from 0.4.0: hevc, bpg, lic)")
     p.add_argument("--model", help="residual model by name (releases from 0.6.0: seq1, seq2, seq3, ...)")
+    p.add_argument("--metadata", action="store_true", help="keep sample_metadata() in the file (releases that keep "
+                                                           "metadata)")
     args = p.parse_args()
 
     import lossless_bpg
@@ -45,6 +74,8 @@ def main() -> None:
     extra = {} if args.backend == "hevc" else {"backend": args.backend}  # releases before 0.4 lack it
     if args.model:
         extra["model"] = args.model
+    if args.metadata:
+        extra["metadata"] = sample_metadata()
     data = lossless_bpg.compress(crop, quality=args.q, **extra)
     assert np.array_equal(lossless_bpg.decompress(data), crop)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ import numpy as np
 
 from lossless_bpg.container import (
     CHECKSUM_BYTES,
+    FLAG_METADATA,
     MAX_ADAPTATION,
     MAX_HALF_WIDTH,
     MAX_SIDE,
@@ -44,8 +45,10 @@ from lossless_bpg.container import (
     pack,
     pack_tiled,
     unpack,
+    with_metadata,
 )
 from lossless_bpg.errors import FormatError, LosslessBpgError
+from lossless_bpg.metadata import Chunk
 from lossless_bpg.varint import read_varint
 
 from .residual.helpers import file_with_update, random_update
@@ -105,6 +108,15 @@ def _varint_values(data: bytes, pos: int, n: int) -> tuple[list[int], int]:
     return values, pos
 
 
+def _metadata_field(data: bytes, pos: int) -> tuple[bytes, int]:
+    """The raw metadata field at ``pos`` (its length and section) when the flags byte says
+    there is one, else nothing; and where it ends."""
+    if not data[5] & FLAG_METADATA:
+        return b"", pos
+    length, end = read_varint(data, pos)
+    return data[pos : end + length], end + length
+
+
 def _sealed(head: bytes, sections: list[bytes], lengths: list[bytes] | None, trailer: bytes,
             crcs: tuple[bytes, bytes] | None) -> bytes:
     """A whole-image file from its fields: ``head``, the section lengths (the real ones unless
@@ -139,6 +151,7 @@ class Parts:
     sections: list[bytes]
     lengths: list[bytes] | None = None
     crcs: tuple[bytes, bytes] | None = None
+    metadata: bytes = b""  # the raw field: the section's length and bytes
 
     @classmethod
     def of(cls, data: bytes) -> Parts:
@@ -153,6 +166,7 @@ class Parts:
             pos += size
         half_widths = data[pos : pos + n]
         pos += n
+        metadata, pos = _metadata_field(data, pos)
         checksum = data[pos : pos + CHECKSUM_BYTES]
         pos += CHECKSUM_BYTES + 8
         sections = []
@@ -161,12 +175,13 @@ class Parts:
             pos += length
         assert pos == len(data)
         return cls(data[:4], data[4:5], data[5:6], data[6:7], data[7:8], data[8 : 8 + MODEL_ID_BYTES],
-                   fields[0], fields[1], fields[2:8], fields[8], adaptations, half_widths, checksum, sections)
+                   fields[0], fields[1], fields[2:8], fields[8], adaptations, half_widths, checksum, sections,
+                   metadata=metadata)
 
     def to_bytes(self) -> bytes:
         head = b"".join([self.magic, self.version, self.flags, self.backend, self.q, self.model_id,
                          self.height, self.width, *self.ranges, self.n_streams])
-        trailer = b"".join(self.adaptations) + self.half_widths + self.checksum
+        trailer = b"".join(self.adaptations) + self.half_widths + self.metadata + self.checksum
         return _sealed(head, self.sections, self.lengths, trailer, self.crcs)
 
 
@@ -188,22 +203,24 @@ class SeqParts:
     sections: list[bytes]  # the lossy layer, the residual stream
     lengths: list[bytes] | None = None
     crcs: tuple[bytes, bytes] | None = None
+    metadata: bytes = b""  # the raw field: the section's length and bytes
 
     @classmethod
     def of(cls, data: bytes) -> SeqParts:
         fields, pos = _varint_fields(data, 9 + MODEL_ID_BYTES, 2)
         lengths, pos = _varint_values(data, pos, 2)
+        metadata, pos = _metadata_field(data, pos)
         checksum = data[pos : pos + CHECKSUM_BYTES]
         pos += CHECKSUM_BYTES + 8
         sections = [data[pos : pos + lengths[0]], data[pos + lengths[0] : pos + lengths[0] + lengths[1]]]
         assert pos + sum(lengths) == len(data)
         return cls(data[:4], data[4:5], data[5:6], data[6:7], data[7:8], data[8:9], data[9 : 9 + MODEL_ID_BYTES],
-                   fields[0], fields[1], checksum, sections)
+                   fields[0], fields[1], checksum, sections, metadata=metadata)
 
     def to_bytes(self) -> bytes:
         head = b"".join([self.magic, self.version, self.flags, self.backend, self.q, self.max_error, self.model_id,
                          self.height, self.width])
-        return _sealed(head, self.sections, self.lengths, self.checksum, self.crcs)
+        return _sealed(head, self.sections, self.lengths, self.metadata + self.checksum, self.crcs)
 
 
 WholeParts = Parts | SeqParts
@@ -228,12 +245,14 @@ class TiledParts:
     count: bytes | None = None
     lengths: list[bytes] | None = None
     crc: bytes | None = None
+    metadata: bytes = b""  # the raw field: the section's length and bytes
 
     @classmethod
     def of(cls, data: bytes) -> TiledParts:
         fields, pos = _varint_fields(data, 8 + MODEL_ID_BYTES, 3)
         count, pos = read_varint(data, pos)
         lengths, pos = _varint_values(data, pos, count)
+        metadata, pos = _metadata_field(data, pos)
         checksum = data[pos : pos + CHECKSUM_BYTES]
         pos += CHECKSUM_BYTES + 4
         tiles = []
@@ -241,13 +260,13 @@ class TiledParts:
             tiles.append(data[pos : pos + length])
             pos += length
         assert pos == len(data)
-        return cls(data[: 8 + MODEL_ID_BYTES], *fields, checksum, tiles)
+        return cls(data[: 8 + MODEL_ID_BYTES], *fields, checksum, tiles, metadata=metadata)
 
     def to_bytes(self) -> bytes:
         head = self.prefix + self.height + self.width + self.tile_size
         head += self.count if self.count is not None else varint(len(self.tiles))
         lengths = self.lengths if self.lengths is not None else [varint(len(t)) for t in self.tiles]
-        head += b"".join(lengths) + self.checksum
+        head += b"".join(lengths) + self.metadata + self.checksum
         crc = self.crc if self.crc is not None else zlib.crc32(head).to_bytes(4, "big")
         return head + crc + b"".join(self.tiles)
 
@@ -322,10 +341,28 @@ DEEP = (1, 3, 7, 10, 11, 13, 14, 15, 16)
 def mutate_fields(parts: WholeParts | TiledParts, src: Source, deep: bool = False) -> WholeParts | TiledParts:
     """One to three field-level changes of ``parts`` (a copy); ``deep``: only changes that
     leave the container valid more often than not (DEEP; for a tiled file, changes inside its
-    tiles), always with valid lengths and CRCs."""
+    tiles), always with valid lengths and CRCs. A file with metadata may also get its
+    metadata section damaged, behind a valid length or not."""
     if isinstance(parts, TiledParts):
-        return _mutate_tiled(parts, src, deep)
-    return _mutate_whole(parts, src, deep)
+        changed: WholeParts | TiledParts = _mutate_tiled(parts, src, deep)
+    else:
+        changed = _mutate_whole(parts, src, deep)
+    if parts.metadata and not deep and src.int(0, 2) == 0:
+        changed.metadata = mutate_metadata(parts.metadata, src)
+    return changed
+
+
+def mutate_metadata(field: bytes, src: Source) -> bytes:
+    """A damaged metadata field: its section damaged (bit flips reach entry types, lengths and
+    the version byte) behind its new length, or the raw field damaged, or a forged length."""
+    _, start = read_varint(field, 0)
+    kind = src.int(0, 2)
+    if kind == 0:
+        section = _damage(field[start:], src)
+        return varint(len(section)) + section
+    if kind == 1:
+        return _damage(field, src)
+    return _varint_value(src) + field[start:]
 
 
 def _mutate_tiled(parts: TiledParts, src: Source, deep: bool) -> TiledParts:
@@ -585,13 +622,19 @@ def _installed(data: bytes) -> bool:
     return Registry().by_id(unpack(data).header.model_id) is not None
 
 
+#: The metadata of the samples that carry some: a profile, EXIF and text.
+METADATA = (Chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(bytes(64))), Chunk(b"eXIf", b"MM\0*\0\0\0\x08\0\0"),
+            Chunk(b"tEXt", b"Title\0a sample"))
+
+
 @functools.cache
 def samples() -> tuple[Sample, ...]:
     """Small valid files, made once per process: with the parallel model, RGB 16x16 at Q 30
     (residuals escape their windows), greyscale 16x16 at Q 40, a tiled 16x300 RGB file (two
     tiles), the RGB image again with a model update (version 5), and the stored files with the
     error feedback (128x128) and of version 2 (both written with `fast`) while a shipped model
-    decodes them; then the same RGB, greyscale and tiled images with the sequential coder."""
+    decodes them; then the same RGB, greyscale and tiled images with the sequential coder; then
+    the parallel and sequential RGB files and the sequential tiled file with :data:`METADATA`."""
     import lossless_bpg
     from lossless_bpg.api import _model
 
@@ -619,4 +662,7 @@ def samples() -> tuple[Sample, ...]:
         ("seq_grey16", lossless_bpg.compress(grey, quality=40), grey),
         ("seq_tiled", lossless_bpg.compress(strip, quality=30, tile_size=MIN_TILE_SIZE), strip),
     ]
+    # the same files carrying metadata, in each layout
+    out += [(f"{name}_meta", with_metadata(data, METADATA), pixels) for name, data, pixels in out
+            if name in ("rgb16", "seq_rgb16", "seq_tiled")]
     return tuple(Sample(name, data, pixels, parts_of(data)) for name, data, pixels in out)

@@ -7,6 +7,7 @@ import io
 import re
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -49,6 +50,23 @@ def test_the_api_writes_what_the_codec_writes(files):
 
     rgb = files[0]
     assert compress(rgb.pixels, api._model("default"), quality=30).data == rgb.data
+
+
+def test_metadata_given_to_compress_is_kept_and_read_back(files):
+    rgb = next(s for s in files if s.name == "seq_rgb16")
+    chunks = (lossless_bpg.Chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(b"a profile")),
+              lossless_bpg.Chunk(b"tEXt", b"Title\0A title"))
+    data = lossless_bpg.compress(rgb.pixels, quality=30, metadata=chunks)
+    assert lossless_bpg.read_metadata(data) == chunks
+    assert np.array_equal(lossless_bpg.decompress(data), rgb.pixels)
+    assert lossless_bpg.read_metadata(rgb.data) == ()  # none given: none kept, the file as before
+
+
+def test_image_metadata_gives_what_compress_keeps_from_a_file(tmp_path, files):
+    path = tmp_path / "shot.jpg"
+    Image.fromarray(files[0].pixels).save(path, "JPEG", icc_profile=b"a profile", comment=b"a comment")
+    chunks = lossless_bpg.image_metadata(path)
+    assert [c.kind for c in chunks] == [b"iCCP", b"tEXt"] and chunks[1].data == b"Comment\0a comment"
 
 
 def test_non_contiguous_arrays_and_bytes_like_inputs(files):

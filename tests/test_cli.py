@@ -4,9 +4,11 @@ import hashlib
 import os
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import time
+import zlib
 
 import numpy as np
 import pytest
@@ -162,17 +164,6 @@ def test_a_named_pipe_as_input_is_an_error_not_a_hang(tmp_path, capsys, command,
     err = capsys.readouterr().err
     assert f"{pipe}: is a named pipe, not a regular file" in err and err.count(str(pipe)) == 1
     assert not (tmp_path / "out").exists()
-
-
-def test_metadata_that_is_not_stored_is_named_but_the_file_is_done(tmp_path, photo, capsys):
-    src, img = photo
-    tagged = tmp_path / "tagged.png"
-    Image.fromarray(img).save(tagged, icc_profile=b"a profile")
-    assert main(["compress", str(src), str(tagged), "-o", str(tmp_path / "out"), "-q", "30", "--quiet"]) == 0
-    err = capsys.readouterr().err
-    assert f"warning: {tagged}: not stored (pixels only): its ICC colour profile" in err
-    assert str(src) not in err, "a file without metadata gets no warning"
-    assert (tmp_path / "out" / "tagged.lbpg").is_file()
 
 
 def test_info_without_lbpg_files_says_so(tmp_path, capsys):
@@ -392,3 +383,144 @@ def test_tiles_decode_in_threads_in_a_fresh_process(tmp_path, wide_photo):
                           check=False, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert np.array_equal(np.asarray(Image.open(tmp_path / "dec" / "wide.png")), img)
+
+
+def _chunks(path) -> list[tuple[bytes, bytes]]:
+    """A PNG's chunks as (type, payload), in file order, each CRC checked."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, out = 8, []
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        payload = data[pos + 8 : pos + 8 + length]
+        assert struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])[0] == zlib.crc32(kind + payload)
+        out.append((kind, payload))
+        pos += 12 + length
+    return out
+
+
+def _metadata_chunks(path) -> list[tuple[bytes, bytes]]:
+    return [(k, d) for k, d in _chunks(path) if k not in (b"IHDR", b"IDAT", b"IEND")]
+
+
+PROFILE = b"an ICC profile, as far as this test cares " * 75
+XMP = "<x:xmpmeta xmlns:x='adobe:ns:meta/'><rdf:RDF/></x:xmpmeta>"
+
+
+def _exif(orientation: int) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif[0x010F] = "Camera"
+    return exif.tobytes()
+
+
+@pytest.fixture
+def tagged_png(tmp_path, photo):
+    """The photo with an ICC profile, EXIF (orientation 6), XMP, tEXt, zTXt, gAMA and cHRM."""
+    from PIL import PngImagePlugin
+
+    _, img = photo
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Title", "A title")
+    info.add_text("Author", "Someone", zip=True)
+    info.add_itxt("XML:com.adobe.xmp", XMP)
+    info.add(b"gAMA", struct.pack(">I", 45455))
+    info.add(b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000))
+    path = tmp_path / "tagged.png"
+    Image.fromarray(img).save(path, pnginfo=info, icc_profile=PROFILE, exif=_exif(6))
+    assert {k for k, _ in _metadata_chunks(path)} == {b"iCCP", b"eXIf", b"iTXt", b"tEXt", b"zTXt", b"gAMA", b"cHRM"}
+    return path, img
+
+
+def test_metadata_round_trips_into_the_decoded_png_with_identical_payloads(tmp_path, tagged_png, capsys):
+    src, img = tagged_png
+    assert main(["compress", str(src), "-o", str(tmp_path / "c.lbpg"), "-q", "30", "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().err, "everything the file carries is kept"
+    assert main(["decompress", str(tmp_path / "c.lbpg"), "-o", str(tmp_path / "d.png"), "--quiet"]) == 0
+    assert _metadata_chunks(tmp_path / "d.png") == _metadata_chunks(src)  # same payloads, same order
+    kinds = [k for k, _ in _chunks(tmp_path / "d.png")]
+    assert kinds[0] == b"IHDR" and kinds.index(b"IDAT") > max(kinds.index(k) for k in (b"iCCP", b"eXIf", b"gAMA"))
+    decoded = Image.open(tmp_path / "d.png")
+    assert np.array_equal(np.asarray(decoded), img)
+    assert decoded.info["icc_profile"] == PROFILE and decoded.getexif()[0x0112] == 6
+    assert decoded.text["Title"] == "A title" and decoded.text["XML:com.adobe.xmp"] == XMP
+
+
+def test_info_lists_the_metadata_a_file_carries(tmp_path, tagged_png, photo, capsys):
+    (src, _), (plain, _) = tagged_png, photo
+    assert main(["compress", str(src), str(plain), "-o", str(tmp_path / "c"), "-q", "30", "--quiet"]) == 0
+    assert main(["info", str(tmp_path / "c" / "tagged.lbpg"), str(tmp_path / "c" / "photo.lbpg")]) == 0
+    out = capsys.readouterr().out
+    assert ("  metadata           ICC profile (3,150 bytes), XMP (58 bytes), gamma 0.45455, chromaticities, "
+            "EXIF (orientation 6), text: Title, Author\n") in out  # in the file's order, text last
+    assert "  metadata           none\n" in out
+
+
+def test_a_jpegs_profile_and_exif_arrive_in_the_png(tmp_path, photo):
+    _, img = photo
+    src = tmp_path / "shot.jpg"
+    exif = _exif(8)
+    Image.fromarray(img).save(src, "JPEG", quality=95, icc_profile=PROFILE, exif=exif)
+    jpeg_pixels = np.asarray(Image.open(src))  # what is coded: the JPEG's decoded pixels, exactly
+    assert main(["compress", str(src), "-o", str(tmp_path / "c.lbpg"), "-q", "30", "--quiet"]) == 0
+    assert main(["decompress", str(tmp_path / "c.lbpg"), "-o", str(tmp_path / "d.png"), "--quiet"]) == 0
+    chunks = dict(_metadata_chunks(tmp_path / "d.png"))
+    name, rest = chunks[b"iCCP"].split(b"\0", 1)
+    assert name == b"ICC Profile" and rest[0] == 0 and zlib.decompress(rest[1:]) == PROFILE
+    assert chunks[b"eXIf"] == exif[len(b"Exif\0\0") :]  # the TIFF structure, as PNG wants it
+    decoded = Image.open(tmp_path / "d.png")
+    assert np.array_equal(np.asarray(decoded), jpeg_pixels)
+    assert decoded.getexif()[0x0112] == 8, "the orientation stays a tag; the pixels are not turned"
+
+
+def test_a_tiled_file_keeps_the_metadata_once(tmp_path, wide_photo, capsys):
+    _, img = wide_photo
+    src = tmp_path / "wide.png"
+    Image.fromarray(img).save(src, icc_profile=PROFILE, exif=_exif(3))
+    out = tmp_path / "w.lbpg"
+    assert main(["compress", str(src), "-o", str(out), "-q", "30", "--tile-size", "256", "--quiet"]) == 0
+    data = out.read_bytes()
+    assert data[4] == 4 and data.count(_exif(3)[6:]) == 1  # a tiled file, its EXIF in the tiled header only
+    assert main(["info", str(out)]) == 0
+    assert "metadata           ICC profile (3,150 bytes), EXIF (orientation 3)" in capsys.readouterr().out
+    assert main(["decompress", str(out), "-o", str(tmp_path / "d.png"), "--quiet"]) == 0
+    assert _metadata_chunks(tmp_path / "d.png") == _metadata_chunks(src)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "d.png")), img)
+
+
+def test_strip_stores_pixels_only_and_says_what_was_dropped(tmp_path, tagged_png, photo, capsys):
+    (src, img), (plain, _) = tagged_png, photo
+    out = tmp_path / "s"
+    assert main(["compress", str(src), str(plain), "-o", str(out), "-q", "30", "--quiet", "--strip"]) == 0
+    err = capsys.readouterr().err
+    assert (f"warning: {src}: not stored (--strip): ICC profile (3,150 bytes), XMP (58 bytes), gamma 0.45455, "
+            "chromaticities, EXIF (orientation 6), text: Title, Author; viewers will not rotate or mirror the decoded "
+            "PNG as they do the source (orientation 6)") in err
+    assert str(plain) not in err, "a file without metadata gets no warning"
+    assert main(["compress", str(plain), "-o", str(tmp_path / "plain.lbpg"), "-q", "30", "--quiet"]) == 0
+    assert (out / "photo.lbpg").read_bytes() == (tmp_path / "plain.lbpg").read_bytes()
+    stripped = (out / "tagged.lbpg").read_bytes()
+    assert not stripped[5] & 0x04  # no metadata flag
+    assert main(["decompress", str(out / "tagged.lbpg"), "-o", str(tmp_path / "d.png"), "--quiet"]) == 0
+    assert _metadata_chunks(tmp_path / "d.png") == []
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "d.png")), img)
+
+
+def test_chunks_that_are_not_kept_are_named_but_the_file_is_done(tmp_path, photo, capsys):
+    _, img = photo
+    odd = tmp_path / "odd.png"
+    Image.fromarray(img).save(odd, icc_profile=PROFILE)
+    data = odd.read_bytes()
+    chunk = struct.pack(">I", 9) + b"vpAg" + bytes(9) + struct.pack(">I", zlib.crc32(b"vpAg" + bytes(9)))
+    odd.write_bytes(data[:33] + chunk + data[33:])
+    assert main(["compress", str(odd), "-o", str(tmp_path / "out"), "-q", "30", "--quiet"]) == 0
+    assert f"warning: {odd}: not stored: PNG chunks vpAg (kinds not kept)" in capsys.readouterr().err
+    assert main(["decompress", str(tmp_path / "out" / "odd.lbpg"), "-o", str(tmp_path / "d.png"), "--quiet"]) == 0
+    assert [k for k, _ in _metadata_chunks(tmp_path / "d.png")] == [b"iCCP"]
+
+
+def test_a_preview_keeps_the_metadata_too(tmp_path, tagged_png):
+    src, _ = tagged_png
+    assert main(["compress", str(src), "-o", str(tmp_path / "c.lbpg"), "-q", "30", "--quiet"]) == 0
+    assert main(["decompress", str(tmp_path / "c.lbpg"), "--preview", "--quiet"]) == 0
+    assert _metadata_chunks(tmp_path / "c.preview.png") == _metadata_chunks(src)

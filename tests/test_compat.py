@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import lossless_bpg
 from lossless_bpg import decompress
-from lossless_bpg.container import unpack
+from lossless_bpg.container import FLAG_METADATA, unpack, with_metadata
 
 from .conftest import ROOT
 
@@ -90,3 +91,28 @@ def test_files_of_the_sequential_coder_as_first_written_still_decode_exactly(nam
     assert (header.version, header.q, header.model_id.hex(), header.width, header.height) == (6, 51, model_id, 64, 64)
     pixels = decompress(data)
     assert hashlib.sha256(pixels.tobytes()).hexdigest() == V3_CROP_SHA256
+
+
+def test_files_without_metadata_are_what_0_6_0_wrote_byte_for_byte():
+    # keeping metadata changed nothing for a file without any: the crop (v3_fast_sample.png), coded
+    # as v6_seq1_sample / v6_seq2_sample were, gives the very same bytes
+    crop = np.asarray(Image.open(DATA / "v3_fast_sample.png").convert("RGB"))
+    for name in ("seq1", "seq2"):
+        data = lossless_bpg.compress(crop, quality=51, model=name)
+        assert not data[5] & FLAG_METADATA
+        assert data == (DATA / f"v6_{name}_sample.lbpg").read_bytes()
+
+
+def test_a_file_with_metadata_as_first_written_still_decodes_exactly():
+    # tests/data/v6_metadata_sample.lbpg: v6_seq2_sample's crop with seven chunks of metadata
+    # (an sRGB profile, gamma, EXIF, XMP, text, compressed text, time), written when files first
+    # kept metadata (scripts/make_compat_sample.py --q 51 --model seq2 --metadata)
+    data = (DATA / "v6_metadata_sample.lbpg").read_bytes()
+    f = unpack(data)
+    assert f.header.version == 6 and data[5] & FLAG_METADATA
+    assert [c.kind for c in f.metadata] == [b"iCCP", b"gAMA", b"eXIf", b"iTXt", b"tEXt", b"zTXt", b"tIME"]
+    assert hashlib.sha256(b"".join(c.kind + c.data for c in f.metadata)).hexdigest() == (
+        "ce19bdfd4b008fd7099bf1704669eb9727da83f2d3016b243b0b6ea972eebb8a"
+    )
+    assert hashlib.sha256(decompress(data).tobytes()).hexdigest() == V3_CROP_SHA256
+    assert with_metadata(data, ()) == (DATA / "v6_seq2_sample.lbpg").read_bytes()  # the same layers

@@ -3,8 +3,25 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from lossless_bpg.container import FLAG_ERROR_FEEDBACK, Header, LbpgFile, pack, pixel_checksum, unpack
+from lossless_bpg.container import (
+    FLAG_ERROR_FEEDBACK,
+    FLAG_METADATA,
+    MIN_TILE_SIZE,
+    Header,
+    LbpgFile,
+    TiledFile,
+    TiledHeader,
+    pack,
+    pack_tiled,
+    pixel_checksum,
+    sequential_file,
+    tile_grid,
+    unpack,
+    with_metadata,
+)
 from lossless_bpg.errors import FormatError, VersionError
+from lossless_bpg.metadata import SECTION_VERSION, Chunk
+from lossless_bpg.varint import write_varint
 
 
 def _sample() -> LbpgFile:
@@ -94,3 +111,92 @@ def test_version_2_files_read_as_one_log_scale_offset_per_stream():
 def test_not_an_lbpg_file():
     with pytest.raises(FormatError, match="not an lbpg file"):
         unpack(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+
+
+METADATA = (Chunk(b"iCCP", b"ICC Profile\0\0" + bytes(40)), Chunk(b"eXIf", b"MM\0*" + bytes(20)),
+            Chunk(b"tEXt", b"Title\0x"))
+
+
+def _sequential(height: int = 16, width: int = 20) -> LbpgFile:
+    return sequential_file(1, 30, bytes(range(8)), height, width, False, bytes(16), b"lossy" * 3, b"residual")
+
+
+def _tiled() -> TiledFile:
+    grid = tile_grid(16, 300, MIN_TILE_SIZE)
+    header = TiledHeader(1, bytes(range(8)), 16, 300, False, MIN_TILE_SIZE, bytes(16))
+    return TiledFile(header, tuple(_sequential(t.height, t.width) for t in grid))
+
+
+def _packed(f: LbpgFile | TiledFile) -> bytes:
+    return pack_tiled(f) if isinstance(f, TiledFile) else pack(f)
+
+
+LAYOUTS = {"v3": _sample, "v6": _sequential, "v4 tiled": _tiled}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_metadata_round_trips_in_every_layout_under_its_flag(layout):
+    f = replace(LAYOUTS[layout](), metadata=METADATA)
+    data = _packed(f)
+    assert data[5] & FLAG_METADATA
+    assert unpack(data) == f
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_file_without_metadata_has_neither_flag_nor_section(layout):
+    f = LAYOUTS[layout]()
+    data = _packed(f)
+    assert not data[5] & FLAG_METADATA
+    assert with_metadata(with_metadata(data, METADATA), ()) == data
+
+
+def test_a_tiled_file_holds_its_metadata_once_in_its_own_header():
+    data = with_metadata(_packed(_tiled()), METADATA)
+    f = unpack(data)
+    assert isinstance(f, TiledFile) and f.metadata == METADATA
+    assert not any(t.metadata for t in f.tiles)
+    assert data.count(b"Title\0x") == 1
+
+
+def test_a_tile_carrying_metadata_is_refused_both_ways():
+    from tests.fuzzing import TiledParts
+
+    f = _tiled()
+    flagged = replace(f, tiles=(replace(f.tiles[0], metadata=METADATA), *f.tiles[1:]))
+    with pytest.raises(ValueError, match="not in its tiles"):
+        pack_tiled(flagged)
+    parts = TiledParts.of(pack_tiled(f))  # rebuilt around the flagged tile, with valid lengths and CRC
+    parts.tiles[0] = pack(flagged.tiles[0])
+    with pytest.raises(FormatError, match="tile 0 holds metadata"):
+        unpack(parts.to_bytes())
+
+
+@pytest.mark.parametrize("layout", ["v3", "v6"])
+def test_every_truncation_and_byte_corruption_of_a_file_with_metadata_is_detected(layout):
+    data = _packed(replace(LAYOUTS[layout](), metadata=METADATA))
+    for n in range(len(data)):
+        with pytest.raises(FormatError):
+            unpack(data[:n])
+    for i in range(len(data)):
+        broken = bytearray(data)
+        broken[i] ^= 0x5A
+        with pytest.raises(FormatError):
+            unpack(bytes(broken))
+
+
+def test_a_newer_metadata_section_behind_a_valid_header_crc_is_a_version_error(monkeypatch):
+    import lossless_bpg.metadata
+
+    monkeypatch.setattr(lossless_bpg.metadata, "SECTION_VERSION", SECTION_VERSION + 1)
+    newer = pack(replace(_sequential(), metadata=METADATA))
+    monkeypatch.undo()
+    with pytest.raises(VersionError, match=f"metadata section version {SECTION_VERSION + 1} is not supported"):
+        unpack(newer)
+
+
+def test_a_forged_metadata_length_is_refused_without_reading_on():
+    data = bytearray(pack(replace(_sequential(), metadata=METADATA)))
+    at = data.index(bytes([SECTION_VERSION]) + b"iCCP") - 1  # the one-byte length before the section
+    for forged in (write_varint(1 << 40), write_varint(len(data))):
+        with pytest.raises(FormatError, match="impossible metadata section length"):
+            unpack(bytes(data[:at]) + forged + bytes(data[at + 1 :]))

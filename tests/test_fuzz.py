@@ -32,6 +32,7 @@ from .fuzzing import (
     check_unpack,
     mutate,
     mutate_fields,
+    mutate_metadata,
     parts_of,
     samples,
     varint,
@@ -82,6 +83,19 @@ def test_parser_ends_every_damaged_file_in_a_format_error_or_a_consistent_parse(
 
 
 @settings(max_examples=UNPACK_EXAMPLES // 4)
+@given(st.data())
+def test_a_damaged_metadata_section_ends_in_a_format_error_or_a_consistent_parse(data):
+    """Every layout's metadata section damaged behind a valid header CRC (and often a valid
+    length): a FormatError (VersionError for another section version) or a parse that packs
+    back the same."""
+    with_metadata = [s for s in samples() if s.name.endswith("_meta")]
+    sample = with_metadata[data.draw(st.integers(0, len(with_metadata) - 1))]
+    parts = parts_of(sample.data)
+    parts.metadata = mutate_metadata(parts.metadata, HypothesisSource(data))
+    event("parsed" if check_unpack(parts.to_bytes()) is not None else "FormatError")
+
+
+@settings(max_examples=UNPACK_EXAMPLES // 4)
 @given(st.binary(max_size=300), st.booleans())
 def test_parser_on_random_bytes(blob, with_magic):
     check_unpack((b"LBPG\x03" if with_magic else b"") + blob)
@@ -112,7 +126,7 @@ def test_decoder_ends_every_damaged_tiled_file_in_an_error_or_the_exact_pixels(d
 
 
 def test_seed_files_decode_exactly(files):
-    assert {"tiled", "seq_tiled", *SMALL} <= {s.name for s in files}
+    assert {"tiled", "seq_tiled", "rgb16_meta", "seq_rgb16_meta", "seq_tiled_meta", *SMALL} <= {s.name for s in files}
     for sample in files:
         assert check_decode(sample.data, sample.pixels, lossless_bpg.decompress) is None
         assert parts_of(sample.data).to_bytes() == sample.data  # the fuzzer's writer is faithful

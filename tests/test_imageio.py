@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from lossless_bpg.errors import UnsupportedImageError
-from lossless_bpg.imageio import load_image, metadata_not_stored
+from lossless_bpg.imageio import load_image
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
@@ -181,34 +181,3 @@ def test_sides_beyond_the_format_are_refused_before_reading(tmp_path):
     path = tmp_path / "wide.png"
     path.write_bytes(_png_header_only((1 << 20) + 1, 1))
     _refused(path, "sides up to 1048576 pixels")
-
-
-def test_metadata_beside_the_pixels_is_named_as_not_stored(tmp_path):
-    from PIL import PngImagePlugin
-
-    pixels = np.zeros((8, 8, 3), np.uint8)
-    plain = tmp_path / "plain.png"
-    Image.fromarray(pixels).save(plain)
-    assert metadata_not_stored(plain) == []
-
-    text = PngImagePlugin.PngInfo()
-    for key in ("Title", "Author", "Comment", "Copyright", "Source"):
-        text.add_text(key, "x")
-    rich = tmp_path / "rich.png"
-    Image.fromarray(pixels).save(rich, pnginfo=text, icc_profile=b"not really a profile")
-    notes = metadata_not_stored(rich)
-    assert notes[0] == "its ICC colour profile"
-    assert notes[1] == "its text chunks (Author, Comment, Copyright, Source, ...)"
-
-    exif = Image.Exif()
-    exif[0x0112] = 6  # rotate 90 degrees when shown
-    turned = tmp_path / "turned.jpg"
-    Image.fromarray(pixels).save(turned, exif=exif.tobytes())
-    notes = metadata_not_stored(turned)
-    assert notes[0].startswith("its orientation tag (6: viewers rotate") and notes[1] == "its EXIF data"
-
-
-def test_metadata_check_of_an_unreadable_file_says_nothing(tmp_path):
-    junk = tmp_path / "junk.png"
-    junk.write_bytes(b"not an image")
-    assert metadata_not_stored(junk) == []

@@ -41,6 +41,17 @@ def test_open_gives_mode_size_and_exact_pixels(tmp_path, files):
             assert np.array_equal(np.asarray(im), sample.pixels)
 
 
+def test_open_offers_the_files_metadata_and_save_takes_it(tmp_path, files):
+    from .fuzzing import METADATA
+
+    sample = next(s for s in files if s.name == "seq_rgb16_meta")
+    with Image.open(io.BytesIO(sample.data)) as im:
+        assert im.info["lbpg_metadata"] == METADATA
+        assert im.info["icc_profile"] == bytes(64) and im.info["exif"] == b"Exif\0\0" + METADATA[1].data
+        Image.fromarray(np.asarray(im)).save(tmp_path / "again.lbpg", quality=30, metadata=im.info["lbpg_metadata"])
+    assert lossless_bpg.read_metadata((tmp_path / "again.lbpg").read_bytes()) == METADATA
+
+
 def test_open_from_a_stream_and_with_the_format_named(files):
     rgb = files[0]
     with Image.open(io.BytesIO(rgb.data), formats=["LBPG"]) as im:
