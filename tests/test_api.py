@@ -4,7 +4,6 @@ lazy imports, the per-process model cache, and the README's examples run as writ
 from __future__ import annotations
 
 import io
-import re
 import subprocess
 import sys
 import zlib
@@ -182,23 +181,3 @@ def test_models_are_loaded_once_per_name(monkeypatch):
     assert api._model("default") is first and calls == ["default"]
     api._model("other")
     assert calls == ["default", "other"]
-
-
-def _readme_api_blocks() -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, re.DOTALL)
-
-
-def test_readme_python_api_examples_run(tmp_path, monkeypatch, files):
-    """Every python block of the README's "Python API" section, in order, on a small photo."""
-    blocks = _readme_api_blocks()
-    assert len(blocks) >= 2 and "lossless_bpg.compress" in blocks[0] and "pillow_plugin" in blocks[1]
-    monkeypatch.chdir(tmp_path)
-    Image.fromarray(files[0].pixels).save("photo.png")
-    namespace: dict = {}
-    for block in blocks:
-        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code
-    assert (tmp_path / "photo.lbpg").is_file() and (tmp_path / "again.lbpg").is_file()
-    assert np.array_equal(np.asarray(Image.open("restored.png")), files[0].pixels)
-    assert np.array_equal(lossless_bpg.decompress((tmp_path / "again.lbpg").read_bytes()), files[0].pixels)

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from .conftest import ROOT
 
@@ -67,6 +68,10 @@ def checkout(tmp_path_factory) -> Path:
     rng = np.random.default_rng(7)
     for name in ("a.png", "b.png", "photo.png"):
         _photo(work / name, rng)
+    with Image.open(work / "a.png") as im:  # metadata to keep
+        info = PngInfo()
+        info.add_text("Title", "README example")
+        im.save(work / "a.png", pnginfo=info)
     for folder in (work / "photos", root / "shared" / "datasets" / "kodak"):
         folder.mkdir(parents=True)
         _photo(folder / "one.png", rng, 48, 64)
@@ -90,9 +95,11 @@ def test_the_shell_commands_run_as_shown(checkout):
         assert out.returncode == 0, f"{command}\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}"
     # What the commands promise is there.
     assert sorted(p.name for p in (checkout / "out" / "demo").iterdir()) == ["one.lbpg", "two.lbpg"]
-    assert np.array_equal(np.asarray(Image.open(checkout / "restored" / "a.png")),
-                          np.asarray(Image.open(checkout / "a.png")))
-    assert (checkout / "out" / "a.preview.png").is_file()
+    with Image.open(checkout / "restored" / "a.png") as restored, Image.open(checkout / "a.png") as original:
+        assert np.array_equal(np.asarray(restored), np.asarray(original))
+        assert restored.text == {"Title": "README example"}
+    with Image.open(checkout / "out" / "a.preview.png") as preview:
+        assert preview.size == (56, 40)
     assert sorted(p.name for p in (checkout / "archive").iterdir()) == ["one.lbpg", "two.lbpg"]
     assert (checkout / "bench" / "summary.md").is_file()
 
