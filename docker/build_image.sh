@@ -6,7 +6,8 @@
 #      (build/docker/wheelhouse; a second run downloads nothing);
 #   4. the build context (build/docker/context): the package sources from this checkout, the
 #      wheelhouse, and the libbpg / FLIF tarballs (checked against their pins by the build);
-#   5. docker build --network none.
+#   5. docker build, with --network none on the locally made base (Python packages come from the
+#      wheelhouse in any case; only another base's missing Debian packages need the mirror).
 # Usage: docker/build_image.sh [--image NAME] [--base IMAGE] [--sources DIR]
 # Defaults: lossless-bpg, lossless-bpg-base:bookworm, ../shared/third_party ($PYTHON: python3).
 set -euo pipefail
@@ -62,9 +63,15 @@ cp third_party/flif/build.sh "$context/third_party/flif/"
 cp "$SOURCES"/libbpg-0.9.8.tar.gz "$SOURCES"/flif-0.4.tar.gz "$context/sources/"
 cp -al "$wheelhouse" "$context/wheelhouse" 2>/dev/null || cp -a "$wheelhouse" "$context/wheelhouse"
 
-echo "build_image: docker build -t $IMAGE (base $BASE, no network; libbpg's x265 takes minutes)"
+# The locally made base holds every Debian package the build needs: no network at all. Another
+# base (python:3.11-slim-bookworm) gets them from Debian's mirror in the build's first stage.
+network=(--network none)
+if [ "$BASE" != "$DEFAULT_BASE" ]; then
+  network=()
+fi
+echo "build_image: docker build -t $IMAGE (base $BASE${network:+, no network}; libbpg's x265 takes minutes)"
 build_start=$(date +%s)
-docker build --network none --build-arg BASE="$BASE" -f docker/Dockerfile -t "$IMAGE" "$context"
+docker build "${network[@]}" --build-arg BASE="$BASE" -f docker/Dockerfile -t "$IMAGE" "$context"
 end=$(date +%s)
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE" | awk '{printf "%d MB", $1/1e6}')
 echo "build_image: $IMAGE built: docker build $(( end - build_start )) s, all steps $(( end - start )) s, $size"

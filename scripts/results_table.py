@@ -17,9 +17,9 @@ from pathlib import Path
 
 #: bench codec name -> (the table's name, its settings in words), in the table's order.
 ROWS = {
-    "lbpg": ("**lossless_bpg 0.6**", "default (`-e 2`)"),
-    "lbpg-e3": ("lossless_bpg 0.6", "`-e 3`"),
-    "lbpg-e1": ("lossless_bpg 0.6", "`-e 1`"),
+    "lbpg": ("**lossless_bpg 0.7**", "default (`-e 2`)"),
+    "lbpg-e3": ("lossless_bpg 0.7", "`-e 3`"),
+    "lbpg-e1": ("lossless_bpg 0.7", "`-e 1`"),
     "jpegxl-e9": ("JPEG XL", "lossless, effort 9"),
     "jpegxl-e7": ("JPEG XL", "lossless, effort 7 (default)"),
     "flif": ("FLIF 0.4", "`-e` (default effort)"),

@@ -121,3 +121,8 @@ def test_relative_links_lead_to_files(page):
         if path and not re.match(r"[a-z]+:", path) and not (ROOT / page).parent.joinpath(path).exists():
             broken.append(target)
     assert not broken, f"{page} links to missing files: {broken}"
+
+
+def test_the_results_table_is_the_one_measured():
+    """The README's table is scripts/results_table.py's output, pasted whole."""
+    assert (ROOT / "benchmarks" / "results.md").read_text() in README.read_text()
