@@ -33,8 +33,12 @@ if [ "$BASE" = "$DEFAULT_BASE" ]; then
   docker/make_base.sh "$BASE"
 fi
 
-for tarball in libbpg-0.9.8.tar.gz flif-0.4.tar.gz; do
+# The release tarballs the build scripts pin (their TARBALL=... lines own the names).
+tarballs=()
+for pkg in libbpg flif; do
+  tarball=$(sed -n 's/^TARBALL=//p' "third_party/$pkg/build.sh")
   [ -f "$SOURCES/$tarball" ] || { echo "build_image: $SOURCES/$tarball not found; give the folder holding the release tarballs with --sources DIR (see third_party/README.md)" >&2; exit 2; }
+  tarballs+=("$SOURCES/$tarball")
 done
 
 wheelhouse=build/docker/wheelhouse
@@ -60,7 +64,7 @@ cp docker/entrypoint.sh "$context/docker/"
 cp third_party/lib.sh "$context/third_party/"
 cp third_party/libbpg/build.sh "$context/third_party/libbpg/"
 cp third_party/flif/build.sh "$context/third_party/flif/"
-cp "$SOURCES"/libbpg-0.9.8.tar.gz "$SOURCES"/flif-0.4.tar.gz "$context/sources/"
+cp "${tarballs[@]}" "$context/sources/"
 cp -al "$wheelhouse" "$context/wheelhouse" 2>/dev/null || cp -a "$wheelhouse" "$context/wheelhouse"
 
 # The locally made base holds every Debian package the build needs: no network at all. Another
